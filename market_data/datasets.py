@@ -1,0 +1,212 @@
+"""What each Massive flat-file dataset is: one description drives download, parse and load.
+
+A dataset is described by data, not by code: its S3 prefix, its CSV header, and a
+ticker mapping that says which tickers of the file belong to which watchlist symbol.
+Adding a dataset (``global_crypto``, ``global_forex``) is one more entry in ``DATASETS``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from market_data.calendar import DayWindow, day_window
+
+# Massive's aggregate headers (reference: massive.md §3.1). Parse by name, not position.
+AGG_HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
+INDEX_HEADER = ("ticker", "open", "close", "high", "low", "window_start")
+
+AssetClass = Literal["index", "stock"]
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
+
+
+class InvalidSymbolError(ValueError):
+    """A watchlist or command-line symbol that is not a plain market symbol."""
+
+
+def normalize_symbol(raw: str) -> str:
+    """Upper-case and validate a symbol: letters, digits, ``.`` and ``-`` only.
+
+    Symbols end up in S3 keys of nothing and in SQL only as bound parameters, but a
+    strict form keeps junk (quotes, path separators, unicode look-alikes) out early.
+    """
+    symbol = raw.strip().upper()
+    if not SYMBOL_PATTERN.fullmatch(symbol):
+        raise InvalidSymbolError(
+            f"invalid symbol {raw!r}: use 1-20 characters of A-Z, 0-9, '.' or '-'"
+        )
+    return symbol
+
+
+@dataclass(frozen=True)
+class PrefixedTickers:
+    """Tickers are the watchlist symbol behind a fixed prefix (``I:SPX``, ``AAPL``)."""
+
+    prefix: str = ""
+    kind: Literal["prefixed"] = "prefixed"
+
+    def ticker(self, symbol: str) -> str:
+        return f"{self.prefix}{symbol}"
+
+    def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
+        wanted = pa.array(sorted(self.ticker(s) for s in underlyings), pa.string())
+        mask = pc.is_in(tickers, value_set=wanted)
+        symbols = pc.utf8_slice_codeunits(tickers, len(self.prefix)) if self.prefix else tickers
+        return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
+
+
+# Option roots that differ from their underlying's symbol (weeklies, PM-settled, minis).
+OPTION_ROOT_ALIASES: dict[str, str] = {
+    "SPXW": "SPX",
+    "SPXPM": "SPX",
+    "NDXP": "NDX",
+    "RUTW": "RUT",
+    "VIXW": "VIX",
+    "DJXW": "DJX",
+    "XSPW": "XSP",
+}
+
+# O: + root + YYMMDD + C/P + 8-digit strike: the root is what is left of the last 15.
+_OCC_SUFFIX_LENGTH = 15
+
+
+def option_underlying(root: str) -> str:
+    """Map an OCC option root to the watchlist symbol it trades on.
+
+    Adjusted contracts carry a digit after the root (``AMC2`` after a corporate
+    action); they still belong to the same underlying.
+    """
+    return OPTION_ROOT_ALIASES.get(root, root.rstrip("0123456789") or root)
+
+
+@dataclass(frozen=True)
+class OptionContracts:
+    """Tickers are OCC contracts (``O:SPXW241122C05900000``) kept whole as the symbol."""
+
+    prefix: str = "O:"
+    kind: Literal["options"] = "options"
+
+    def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
+        roots = pc.utf8_slice_codeunits(tickers, len(self.prefix), -_OCC_SUFFIX_LENGTH)
+        distinct = pc.unique(roots).to_pylist()
+        mapped = {root: option_underlying(root) for root in distinct}
+        wanted_roots = pa.array(
+            sorted(r for r, u in mapped.items() if r and u in underlyings), pa.string()
+        )
+        well_formed = pc.and_(
+            pc.starts_with(tickers, self.prefix),
+            pc.greater(pc.utf8_length(tickers), len(self.prefix) + _OCC_SUFFIX_LENGTH),
+        )
+        mask = pc.and_(well_formed, pc.is_in(roots, value_set=wanted_roots))
+        lookup_keys = pa.array(list(mapped), pa.string())
+        lookup_values = pa.array(list(mapped.values()), pa.string())
+        underlying = pc.take(lookup_values, pc.index_in(roots, value_set=lookup_keys))
+        return MatchedTickers(mask=mask, symbols=tickers, underlyings=underlying)
+
+
+@dataclass(frozen=True)
+class MatchedTickers:
+    """Which rows of a batch belong to the watchlist, and under which symbol."""
+
+    mask: pa.Array
+    symbols: pa.Array
+    underlyings: pa.Array
+
+
+@dataclass(frozen=True)
+class WatchlistEntry:
+    symbol: str
+    asset_class: AssetClass
+    include_options: bool = False
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One Massive flat-file dataset, e.g. ``us_indices/minute_aggs_v1``."""
+
+    name: str
+    prefix: str
+    header: tuple[str, ...]
+    tickers: PrefixedTickers | OptionContracts
+    # Which watchlist entries this dataset loads bars for.
+    loads: Literal["index", "stock", "options"]
+    table: str = "minute_aggs_v1"
+    timeframe: str = "1m"
+    # The calendar day a file covers: New York for US data, UTC for forex and crypto.
+    day_timezone: str = "America/New_York"
+    description: str = field(default="", compare=False)
+
+    def key(self, day: date) -> str:
+        """The object key of the day file, in Massive's layout."""
+        return f"{self.prefix}/{self.table}/{day:%Y}/{day:%m}/{day.isoformat()}.csv.gz"
+
+    def window(self, day: date) -> DayWindow:
+        """The bars a day file may hold: those starting inside its calendar day."""
+        return day_window(day, ZoneInfo(self.day_timezone))
+
+    @property
+    def has_volume(self) -> bool:
+        return "volume" in self.header
+
+    def underlyings(self, watchlist: list[WatchlistEntry]) -> frozenset[str]:
+        """The watchlist symbols whose bars this dataset provides."""
+        if self.loads == "options":
+            return frozenset(e.symbol for e in watchlist if e.include_options)
+        return frozenset(e.symbol for e in watchlist if e.asset_class == self.loads)
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            name="indices",
+            prefix="us_indices",
+            header=INDEX_HEADER,
+            tickers=PrefixedTickers("I:"),
+            loads="index",
+            description="US index values (I:SPX, I:NDX …); no volume or transactions.",
+        ),
+        Dataset(
+            name="stocks",
+            prefix="us_stocks_sip",
+            header=AGG_HEADER,
+            tickers=PrefixedTickers(""),
+            loads="stock",
+            description="US stocks and ETFs from the SIP, 04:00-20:00 ET.",
+        ),
+        Dataset(
+            name="options",
+            prefix="us_options_opra",
+            header=AGG_HEADER,
+            tickers=OptionContracts(),
+            loads="options",
+            description="OPRA option contracts on watchlist underlyings with include_options.",
+        ),
+    )
+}
+
+# Indices a bare watchlist symbol most likely means; anything else is taken as a stock.
+KNOWN_INDICES = frozenset(
+    {
+        "SPX", "NDX", "RUT", "VIX", "DJI", "OEX", "XSP", "XND", "DJX", "COMP", "NYA",
+        "RUA", "RUI", "MID", "SML", "SOX", "VVIX", "VXN", "RVX", "NDXT", "XAU", "OSX",
+    }
+)  # fmt: skip
+
+
+def infer_asset_class(symbol: str) -> AssetClass:
+    return "index" if symbol in KNOWN_INDICES else "stock"
+
+
+def get_dataset(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None

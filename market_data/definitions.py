@@ -1,0 +1,15 @@
+"""The one place where market-data's Dagster definitions are assembled."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from market_data.defs.assets import DATASET_ASSETS, historical_bars
+from market_data.defs.jobs import historical_bars_job
+from market_data.defs.resources import resources_from_env
+
+defs = Definitions(
+    assets=[*DATASET_ASSETS, historical_bars],
+    jobs=[historical_bars_job],
+    resources=resources_from_env(),
+)

@@ -1,0 +1,210 @@
+"""The asset graph: per dataset a raw day file and its bars, then ``historical_bars``.
+
+The asset functions are thin: for each day of the run they call the plain steps of
+``market_data.pipeline`` and report what happened. Runs may cover one day or a
+range (single-run backfills); each day is handled, and loaded, on its own.
+"""
+
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import TypeVar
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from market_data.calendar import parse_day
+from market_data.datasets import DATASETS, Dataset
+from market_data.defs.partitions import daily_partitions
+from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
+from market_data.pipeline import build_bars, land_day_file, load_bars
+from market_data.warehouse.watchlist import Watchlist, read_watchlist
+
+# A run tagged with symbols loads only those (the watchlist sensor, ``market-data backfill``).
+SYMBOLS_TAG = "market_data/symbols"
+
+T = TypeVar("T")
+
+
+def run_days(context: AssetExecutionContext) -> list[date]:
+    return [parse_day(key) for key in context.partition_keys]
+
+
+class PartitionFailed(RuntimeError):
+    """One day of a run failed; the message names the step and the day."""
+
+
+def for_each_day(
+    context: AssetExecutionContext,
+    label: str,
+    step: Callable[[date], T],
+    describe: Callable[[T], str],
+) -> list[tuple[date, T]]:
+    """Run ``step`` for every day of the run, logging progress as ``[i/n]``."""
+    days = run_days(context)
+    results = []
+    for i, day in enumerate(days, start=1):
+        started = time.perf_counter()
+        try:
+            result = step(day)
+        except Exception as error:
+            raise PartitionFailed(f"{label} {day}: {error}") from error
+        context.log.info(
+            f"[{i}/{len(days)}] {label} {day}: {describe(result)} "
+            f"({time.perf_counter() - started:.2f}s)"
+        )
+        results.append((day, result))
+    return results
+
+
+def selected_watchlist(context: AssetExecutionContext, warehouse: WarehouseResource) -> Watchlist:
+    with warehouse.connection() as conn:
+        watchlist = read_watchlist(conn)
+    if watchlist.invalid:
+        context.log.warning(f"skipping invalid watchlist symbols: {', '.join(watchlist.invalid)}")
+    tagged = context.run.tags.get(SYMBOLS_TAG)
+    if tagged:
+        watchlist = watchlist.restricted_to([s for s in tagged.split(",") if s.strip()])
+    return watchlist
+
+
+def _days_metadata(days: Iterable[date]) -> dict[str, MetadataValue]:
+    days = sorted(days)
+    span = days[0].isoformat() if len(days) == 1 else f"{days[0]} … {days[-1]}"
+    return {"days": MetadataValue.int(len(days)), "partition_span": MetadataValue.text(span)}
+
+
+def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
+    """The two assets of one dataset, made from its description (no per-dataset code)."""
+
+    @asset(
+        name=f"{dataset.name}_day_file",
+        group_name="raw_files",
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        kinds={"s3", "csv"},
+        description=(
+            f"The {dataset.prefix}/{dataset.table} day file, landed locally with a manifest "
+            f"(key, size, ETag). {dataset.description}"
+        ),
+    )
+    def day_file(context: AssetExecutionContext, flat_files: FlatFilesResource) -> MaterializeResult:
+        client = flat_files.get_client()
+        landing_root = flat_files.landing_root()
+        landed = for_each_day(
+            context,
+            f"{dataset.name} day file",
+            lambda day: land_day_file(dataset, day, client, flat_files.bucket, landing_root),
+            lambda f: "no file (no session)" if f.missing
+            else f"{f.size:,} bytes, {'downloaded' if f.downloaded else 'unchanged'}",
+        )
+        files = [f for _, f in landed]
+        metadata = {
+            **_days_metadata(d for d, _ in landed),
+            "source": MetadataValue.text(flat_files.describe()),
+            "files_present": MetadataValue.int(sum(not f.missing for f in files)),
+            "files_missing": MetadataValue.int(sum(f.missing for f in files)),
+            "files_downloaded": MetadataValue.int(sum(f.downloaded for f in files)),
+            "bytes": MetadataValue.int(sum(f.size for f in files)),
+            "seconds": MetadataValue.float(round(sum(f.seconds for f in files), 3)),
+        }
+        if len(files) == 1:
+            only = files[0]
+            metadata["key"] = MetadataValue.text(only.key)
+            if only.path is not None:
+                metadata["path"] = MetadataValue.path(str(only.path))
+                metadata["etag"] = MetadataValue.text(only.etag or "")
+        return MaterializeResult(metadata=metadata)
+
+    @asset(
+        name=f"{dataset.name}_bars",
+        deps=[day_file],
+        group_name="bars",
+        partitions_def=daily_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        kinds={"parquet"},
+        description=(
+            f"{dataset.name} 1-minute bars of the watchlist's symbols, parsed from the day file "
+            "and stored as Parquet; rows failing the row checks are quarantined beside them."
+        ),
+    )
+    def bars(
+        context: AssetExecutionContext,
+        flat_files: FlatFilesResource,
+        warehouse: WarehouseResource,
+        bar_store: BarStoreResource,
+    ) -> MaterializeResult:
+        underlyings = dataset.underlyings(selected_watchlist(context, warehouse).entries)
+        store = bar_store.store()
+        landing_root = flat_files.landing_root()
+        built = for_each_day(
+            context,
+            f"{dataset.name} bars",
+            lambda day: build_bars(dataset, day, landing_root, underlyings, store),
+            lambda b: f"{b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept",
+        )
+        parsed = [b.parsed for _, b in built]
+        metadata = {
+            **_days_metadata(d for d, _ in built),
+            "rows_read": MetadataValue.int(sum(p.rows_read for p in parsed)),
+            "rows_kept": MetadataValue.int(sum(p.rows_kept for p in parsed)),
+            "rows_quarantined": MetadataValue.int(sum(p.rows_quarantined for p in parsed)),
+            "duplicates_dropped": MetadataValue.int(sum(p.duplicates_dropped for p in parsed)),
+            "underlyings": MetadataValue.text(", ".join(sorted(underlyings)) or "(none)"),
+            "symbols_with_bars": MetadataValue.int(len({s for p in parsed for s in p.symbols})),
+            "seconds": MetadataValue.float(round(sum(p.seconds for p in parsed), 3)),
+        }
+        if len(built) == 1:
+            metadata["path"] = MetadataValue.path(str(built[0][1].path))
+        return MaterializeResult(metadata=metadata)
+
+    return [day_file, bars]
+
+
+DATASET_ASSETS = [a for dataset in DATASETS.values() for a in build_dataset_assets(dataset)]
+
+
+@asset(
+    name="historical_bars",
+    deps=[f"{name}_bars" for name in DATASETS],
+    group_name="warehouse",
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"postgres"},
+    description=(
+        "Every dataset's bars of the day in PostgreSQL's historical_bars, replaced in one "
+        "transaction per day (COPY into staging, then one upsert)."
+    ),
+)
+def historical_bars(
+    context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+) -> MaterializeResult:
+    store = bar_store.store()
+    datasets = list(DATASETS.values())
+    with warehouse.connection() as conn:
+        loaded = for_each_day(
+            context,
+            "historical_bars",
+            lambda day: load_bars(conn, day, datasets, store),
+            lambda r: f"{r.rows_copied:,} rows loaded, {r.rows_deleted:,} replaced",
+        )
+    results = [r for _, r in loaded]
+    seconds = sum(r.seconds for r in results)
+    rows = sum(r.rows_copied for r in results)
+    return MaterializeResult(
+        metadata={
+            **_days_metadata(d for d, _ in loaded),
+            "rows_loaded": MetadataValue.int(rows),
+            "rows_replaced": MetadataValue.int(sum(r.rows_deleted for r in results)),
+            "source": MetadataValue.text("flat_file"),
+            "seconds": MetadataValue.float(round(seconds, 3)),
+            "rows_per_second": MetadataValue.int(int(rows / seconds) if seconds else 0),
+        }
+    )

@@ -1,0 +1,131 @@
+"""Dagster resources: one per outside system (the flat-file bucket, PostgreSQL) plus local storage.
+
+Configuration comes from the environment (DESIGN.md §2). A variable that is set is
+passed as an ``EnvVar``, so the UI shows its name and never its value; one that is
+not set falls back to the embedded default, started on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from dagster import ConfigurableResource, EnvVar
+from dagster_aws.s3 import S3Resource
+
+from market_data import settings
+from market_data.transform.bar_store import BarStore
+from market_data.warehouse.db import connect
+from market_data.warehouse.schema import apply_schema
+
+_schema_lock = threading.Lock()
+_schema_applied: set[str] = set()
+
+
+def env_or(name: str, default: Any = None) -> Any:
+    """An ``EnvVar`` for a variable that is set, else ``default``."""
+    settings.load_env_file()
+    return EnvVar(name) if os.environ.get(name, "").strip() else default
+
+
+class FlatFilesResource(ConfigurableResource):
+    """The Massive flat-file bucket, read through dagster-aws's S3 resource.
+
+    With neither credentials nor an endpoint it is the embedded demo source: a local
+    S3-compatible server holding the generated day files under ``MARKET_DATA_HOME``.
+    """
+
+    endpoint_url: str | None = None
+    bucket: str = settings.DEFAULT_S3_BUCKET
+    region: str = settings.DEFAULT_S3_REGION
+    access_key: str | None = None
+    secret_key: str | None = None
+    landing_dir: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.access_key is None and self.endpoint_url is None
+
+    def landing_root(self) -> Path:
+        return Path(self.landing_dir) if self.landing_dir else settings.home() / "landing"
+
+    def _endpoint(self) -> str:
+        if self.embedded:
+            from market_data.local.demo_source import ensure_demo_source
+
+            return ensure_demo_source(settings.home(), self.bucket)
+        return self.endpoint_url or settings.DEFAULT_S3_ENDPOINT
+
+    def get_client(self) -> Any:
+        embedded = self.embedded
+        s3 = S3Resource(
+            endpoint_url=self._endpoint(),
+            region_name=self.region,
+            aws_access_key_id="local" if embedded else self.access_key,
+            aws_secret_access_key="local" if embedded else self.secret_key,
+            use_unsigned_session=not embedded and self.access_key is None,
+            max_attempts=5,
+        )
+        return s3.get_client()
+
+    def describe(self) -> str:
+        """Where files come from, for metadata and logs (no credentials)."""
+        if self.embedded:
+            return f"embedded demo source (s3://{self.bucket}, no MASSIVE_AWS_ACCESS_KEY set)"
+        return f"s3://{self.bucket} at {self.endpoint_url or settings.DEFAULT_S3_ENDPOINT}"
+
+
+class WarehouseResource(ConfigurableResource):
+    """The PostgreSQL holding ``historical_bars`` and ``watchlist``; its schema is applied on
+    first use. Without ``DATABASE_URL`` it is an embedded cluster under ``MARKET_DATA_HOME``."""
+
+    database_url: str | None = None
+
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from market_data.local.postgres import ensure_embedded_postgres
+
+        return ensure_embedded_postgres(settings.home())
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        url = self.url()
+        conn = connect(url)
+        try:
+            with _schema_lock:
+                if url not in _schema_applied:
+                    apply_schema(conn)
+                    _schema_applied.add(url)
+            yield conn
+        finally:
+            conn.close()
+
+
+class BarStoreResource(ConfigurableResource):
+    """Where parsed bars are kept as Parquet (``MARKET_DATA_HOME/bars`` by default)."""
+
+    root: str | None = None
+
+    def store(self) -> BarStore:
+        return BarStore(Path(self.root) if self.root else settings.home() / "bars")
+
+
+def resources_from_env() -> dict[str, Any]:
+    """The resources as the environment configures them."""
+    return {
+        "flat_files": FlatFilesResource(
+            endpoint_url=env_or("MASSIVE_S3_ENDPOINT"),
+            bucket=env_or("MASSIVE_S3_BUCKET", settings.DEFAULT_S3_BUCKET),
+            region=env_or("MASSIVE_S3_REGION", settings.DEFAULT_S3_REGION),
+            access_key=env_or("MASSIVE_AWS_ACCESS_KEY"),
+            secret_key=env_or("MASSIVE_AWS_SECRET_KEY"),
+        ),
+        "warehouse": WarehouseResource(database_url=env_or("DATABASE_URL")),
+        "bar_store": BarStoreResource(),
+    }

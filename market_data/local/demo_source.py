@@ -1,0 +1,33 @@
+"""The embedded demo source: generated day files served by a local S3-compatible server.
+
+Used when no Massive credentials are configured. The files are generated once under
+``MARKET_DATA_HOME/demo_source`` in the exact bucket layout; the server keeps objects
+in memory, so they are uploaded again whenever it has been restarted.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from market_data.local.generate import generate_source
+from market_data.local.s3 import ensure_local_s3, seed_bucket
+
+# A stretch with a DST change (Nov 2), a holiday (Nov 27) and an early close (Nov 28).
+DEMO_START = date(2025, 10, 27)
+DEMO_END = date(2025, 11, 30)
+
+
+def demo_source_dir(home: Path) -> Path:
+    return home / "demo_source"
+
+
+def ensure_demo_source(
+    home: Path, bucket: str, start: date = DEMO_START, end: date = DEMO_END
+) -> str:
+    """Generate the demo days (once), serve them, and return the endpoint URL."""
+    root = demo_source_dir(home)
+    generate_source(root, start, end)
+    endpoint = ensure_local_s3(home)
+    seed_bucket(endpoint, bucket, root)
+    return endpoint

@@ -1,0 +1,178 @@
+"""Day files from the flat-file bucket into a local landing area, atomically and verified.
+
+Each landed file has a manifest beside it (key, size, ETag). A re-run asks the bucket
+for the object's current ETag and size and downloads again only when they changed,
+so a republished file is picked up and an unchanged one costs one HEAD request.
+A half-written download never carries the final name: it is written to ``.part``,
+checked against the size (and MD5 where the ETag is one) and then renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+CHUNK_BYTES = 8 * 1024 * 1024
+_PLAIN_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
+
+
+class FlatFileError(RuntimeError):
+    """A day file could not be fetched; the message names the object."""
+
+
+class FlatFileAccessDenied(FlatFileError):
+    """The bucket refused the credentials (403): retrying will not help."""
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """The outcome of fetching one day file.
+
+    ``path`` is None when the bucket has no such object (a weekend, a holiday, or a
+    file not published yet: the caller knows which by the calendar).
+    """
+
+    key: str
+    path: Path | None
+    size: int = 0
+    etag: str | None = None
+    downloaded: bool = False
+    seconds: float = 0.0
+
+    @property
+    def missing(self) -> bool:
+        return self.path is None
+
+
+def landing_path(landing_root: Path, key: str) -> Path:
+    """Files land under the same relative path as their key, so the layout reads the same."""
+    path = (landing_root / key).resolve()
+    if landing_root.resolve() not in path.parents:
+        raise FlatFileError(f"refusing key outside the landing area: {key!r}")
+    return path
+
+
+def _manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def read_manifest(path: Path) -> RemoteObject | None:
+    try:
+        data = json.loads(_manifest_path(path).read_text())
+        return RemoteObject(key=data["key"], size=int(data["size"]), etag=data["etag"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def _write_manifest(path: Path, remote: RemoteObject) -> None:
+    target = _manifest_path(path)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_text(json.dumps({**asdict(remote), "landed_at": time.time()}))
+    os.replace(tmp, target)
+
+
+def _describe(error: ClientError) -> tuple[str, str]:
+    info = error.response.get("Error", {})
+    status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return status, str(info.get("Code") or info.get("Message") or "")
+
+
+def head_object(client: Any, bucket: str, key: str) -> RemoteObject | None:
+    """The object's size and ETag, or None when it does not exist."""
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        status, code = _describe(error)
+        if status == "404" or code in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        if status == "403" or code in {"403", "AccessDenied", "Forbidden"}:
+            raise FlatFileAccessDenied(
+                f"s3://{bucket}/{key}: access denied (403); check MASSIVE_AWS_ACCESS_KEY and "
+                "MASSIVE_AWS_SECRET_KEY and that the plan includes this dataset"
+            ) from None
+        raise FlatFileError(f"s3://{bucket}/{key}: {status or code} {code}".strip()) from None
+    except BotoCoreError as error:
+        raise FlatFileError(f"s3://{bucket}/{key}: {error}") from None
+    return RemoteObject(key=key, size=int(head["ContentLength"]), etag=head["ETag"].strip('"'))
+
+
+def _is_current(path: Path, remote: RemoteObject) -> bool:
+    landed = read_manifest(path)
+    return (
+        landed is not None
+        and landed == remote
+        and path.exists()
+        and path.stat().st_size == remote.size
+    )
+
+
+def _download(client: Any, bucket: str, remote: RemoteObject, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    md5 = hashlib.md5(usedforsecurity=False)
+    written = 0
+    try:
+        response = client.get_object(Bucket=bucket, Key=remote.key, IfMatch=remote.etag)
+        body = response["Body"]
+        with part.open("wb") as out:
+            for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
+                out.write(chunk)
+                md5.update(chunk)
+                written += len(chunk)
+    except ClientError as error:
+        part.unlink(missing_ok=True)
+        status, code = _describe(error)
+        if status == "412":
+            raise FlatFileError(
+                f"s3://{bucket}/{remote.key}: republished during download; run again"
+            ) from None
+        raise FlatFileError(f"s3://{bucket}/{remote.key}: download failed: {code}") from None
+    except (BotoCoreError, OSError) as error:
+        part.unlink(missing_ok=True)
+        raise FlatFileError(f"s3://{bucket}/{remote.key}: download failed: {error}") from None
+    if written != remote.size:
+        part.unlink(missing_ok=True)
+        raise FlatFileError(
+            f"s3://{bucket}/{remote.key}: got {written} bytes, expected {remote.size}"
+        )
+    if _PLAIN_MD5_ETAG.match(remote.etag) and md5.hexdigest() != remote.etag:
+        part.unlink(missing_ok=True)
+        raise FlatFileError(f"s3://{bucket}/{remote.key}: MD5 does not match the ETag")
+    os.replace(part, path)
+
+
+def fetch_day_file(client: Any, bucket: str, key: str, landing_root: Path) -> LandedFile:
+    """Make the landing area hold the bucket's current version of ``key``."""
+    started = time.perf_counter()
+    path = landing_path(landing_root, key)
+    remote = head_object(client, bucket, key)
+    if remote is None:
+        return LandedFile(key=key, path=None, seconds=time.perf_counter() - started)
+    downloaded = False
+    if not _is_current(path, remote):
+        _download(client, bucket, remote, path)
+        _write_manifest(path, remote)
+        downloaded = True
+    return LandedFile(
+        key=key,
+        path=path,
+        size=remote.size,
+        etag=remote.etag,
+        downloaded=downloaded,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,179 @@
+"""A gzipped day file into the watchlist's bars, streamed so memory stays flat.
+
+The file is read block by block with pyarrow's streaming CSV reader, by header name
+and with explicit types (``ticker`` stays a string: ``NA`` is a ticker, not a null;
+``window_start`` stays int64 nanoseconds). Each block is cut down to the watchlist's
+tickers at once, so a day file of millions of rows never exists as one table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from market_data.calendar import NS_PER_MS, DayWindow
+from market_data.datasets import Dataset
+from market_data.transform.validate import RowChecks, check_rows
+
+BLOCK_BYTES = 4 * 1024 * 1024
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+BARS_SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("underlying", pa.string()),
+        ("timestamp", pa.int64()),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("vwap", pa.float64()),
+        ("transactions", pa.int32()),
+    ]
+)
+
+_COLUMN_TYPES = {
+    "ticker": pa.string(),
+    "volume": pa.float64(),
+    "open": pa.float64(),
+    "close": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "window_start": pa.int64(),
+    "transactions": pa.int64(),
+}
+
+
+class DayFileError(ValueError):
+    """A day file that cannot be trusted; the message names the file and the reason."""
+
+
+@dataclass
+class ParsedDay:
+    """The watchlist's bars of one day file, plus what was read and set aside."""
+
+    bars: pa.Table
+    rows_read: int = 0
+    quarantine: pa.Table | None = None
+    duplicates_dropped: int = 0
+    seconds: float = 0.0
+    symbols: list[str] = field(default_factory=list)
+
+    @property
+    def rows_kept(self) -> int:
+        return self.bars.num_rows
+
+    @property
+    def rows_quarantined(self) -> int:
+        return 0 if self.quarantine is None else self.quarantine.num_rows
+
+
+def empty_bars() -> pa.Table:
+    return BARS_SCHEMA.empty_table()
+
+
+def read_header(path: Path, label: str) -> list[str]:
+    """The first line of the file, checked before any parsing."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+            line = f.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
+        raise DayFileError(f"{label}: not a readable gzip file ({error})") from None
+    if not line.strip():
+        raise DayFileError(f"{label}: empty file, no header line")
+    return [name.strip() for name in line.strip().split(",")]
+
+
+def check_header(columns: list[str], dataset: Dataset, label: str) -> None:
+    if sorted(columns) != sorted(dataset.header) or len(set(columns)) != len(columns):
+        raise DayFileError(
+            f"{label}: unexpected header {','.join(columns)!r}; "
+            f"{dataset.name} files have {','.join(dataset.header)!r}"
+        )
+
+
+def _to_bars(batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str]) -> pa.Table:
+    matched = dataset.tickers.match(batch.column("ticker"), underlyings)
+    if not pc.any(matched.mask).as_py():
+        return empty_bars()
+    n = pc.sum(matched.mask).as_py()
+    nulls_f = pa.nulls(n, pa.float64())
+    columns = {
+        "symbol": pc.filter(matched.symbols, matched.mask),
+        "underlying": pc.filter(matched.underlyings, matched.mask),
+        # Kept in nanoseconds until validated, then converted to milliseconds.
+        "timestamp": pc.filter(batch.column("window_start"), matched.mask),
+        **{c: pc.filter(batch.column(c), matched.mask) for c in PRICE_COLUMNS},
+        "volume": pc.filter(batch.column("volume"), matched.mask) if dataset.has_volume else nulls_f,
+        "vwap": nulls_f,
+        "transactions": (
+            pc.filter(batch.column("transactions"), matched.mask)
+            if dataset.has_volume
+            else pa.nulls(n, pa.int64())
+        ),
+    }
+    return pa.table(columns)
+
+
+def parse_day_file(
+    path: Path,
+    dataset: Dataset,
+    window: DayWindow,
+    underlyings: frozenset[str],
+    label: str | None = None,
+    checks: RowChecks | None = None,
+) -> ParsedDay:
+    """Stream ``path`` and keep the bars of ``underlyings`` that pass the row checks."""
+    started = time.perf_counter()
+    label = label or str(path)
+    check_header(read_header(path, label), dataset, label)
+    if not underlyings:
+        return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
+
+    read_options = pa_csv.ReadOptions(block_size=BLOCK_BYTES)
+    convert_options = pa_csv.ConvertOptions(
+        column_types={c: _COLUMN_TYPES[c] for c in dataset.header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    pieces: list[pa.Table] = []
+    rows_read = 0
+    try:
+        reader = pa_csv.open_csv(
+            path, read_options=read_options, convert_options=convert_options
+        )
+        for batch in reader:
+            rows_read += batch.num_rows
+            kept = _to_bars(batch, dataset, underlyings)
+            if kept.num_rows:
+                pieces.append(kept)
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
+        raise DayFileError(f"{label}: unreadable at row ~{rows_read:,}: {error}") from None
+
+    candidates = pa.concat_tables(pieces) if pieces else None
+    if candidates is None:
+        return ParsedDay(bars=empty_bars(), rows_read=rows_read,
+                         seconds=time.perf_counter() - started)
+    checked = check_rows(candidates, window, checks or RowChecks(), label)
+    bars = checked.valid.set_column(
+        checked.valid.schema.get_field_index("timestamp"),
+        "timestamp",
+        pc.divide(checked.valid.column("timestamp"), NS_PER_MS),
+    )
+    bars = bars.cast(BARS_SCHEMA)
+    return ParsedDay(
+        bars=bars,
+        rows_read=rows_read,
+        quarantine=checked.rejected,
+        duplicates_dropped=checked.duplicates_dropped,
+        seconds=time.perf_counter() - started,
+        symbols=sorted(pc.unique(bars.column("underlying")).to_pylist()),
+    )

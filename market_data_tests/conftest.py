@@ -1,0 +1,79 @@
+"""Real components for the tests: one PostgreSQL cluster and one S3-compatible server per session.
+
+Each test gets its own database and its own bucket, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from market_data.local.postgres import EmbeddedPostgres
+from market_data.warehouse.db import connect
+from market_data.warehouse.schema import apply_schema
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def database_url(pg_cluster: EmbeddedPostgres) -> str:
+    """A fresh, empty database for this test."""
+    return pg_cluster.ensure_database(f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to this test's database, schema applied."""
+    conn = connect(database_url)
+    apply_schema(conn)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test-access",
+        aws_secret_access_key="test-secret",
+        config=Config(signature_version="s3v4"),
+    )
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:
+    name = f"flatfiles-{uuid.uuid4().hex[:10]}"
+    s3_client.create_bucket(Bucket=name)
+    return name

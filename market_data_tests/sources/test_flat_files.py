@@ -1,0 +1,59 @@
+"""Landing day files from a real S3-compatible server: manifest, republish, missing objects."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from market_data.sources.flat_files import (
+    FlatFileError,
+    fetch_day_file,
+    landing_path,
+    read_manifest,
+)
+
+KEY = "us_stocks_sip/minute_aggs_v1/2025/11/2025-11-25.csv.gz"
+
+
+def put(s3_client, bucket: str, body: bytes, key: str = KEY) -> str:
+    return s3_client.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+
+
+def test_download_then_skip_then_republish(s3_client, bucket, tmp_path):
+    first_body = gzip.compress(b"ticker,volume\nSPY,1\n")
+    etag = put(s3_client, bucket, first_body)
+
+    landed = fetch_day_file(s3_client, bucket, KEY, tmp_path)
+    assert landed.downloaded and landed.etag == etag and landed.size == len(first_body)
+    assert landed.path == tmp_path / KEY
+    assert landed.path.read_bytes() == first_body
+    assert read_manifest(landed.path).etag == etag
+
+    again = fetch_day_file(s3_client, bucket, KEY, tmp_path)
+    assert not again.downloaded and again.path == landed.path
+
+    second_body = gzip.compress(b"ticker,volume\nSPY,2\n")
+    new_etag = put(s3_client, bucket, second_body)
+    republished = fetch_day_file(s3_client, bucket, KEY, tmp_path)
+    assert republished.downloaded and republished.etag == new_etag != etag
+    assert republished.path.read_bytes() == second_body
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_a_local_file_that_differs_from_its_manifest_is_fetched_again(s3_client, bucket, tmp_path):
+    body = gzip.compress(b"ticker\nSPY\n")
+    put(s3_client, bucket, body)
+    landed = fetch_day_file(s3_client, bucket, KEY, tmp_path)
+    landed.path.write_bytes(body[:5])  # damaged on disk
+    assert fetch_day_file(s3_client, bucket, KEY, tmp_path).downloaded
+    assert landed.path.read_bytes() == body
+
+
+def test_missing_object_is_reported_not_raised(s3_client, bucket, tmp_path):
+    landed = fetch_day_file(s3_client, bucket, KEY, tmp_path)
+    assert landed.missing and landed.path is None
+
+
+def test_keys_cannot_escape_the_landing_area(tmp_path):
+    with pytest.raises(FlatFileError, match="outside the landing area"):
+        landing_path(tmp_path, "../../etc/passwd")

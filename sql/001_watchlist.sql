@@ -1,0 +1,7 @@
+-- The symbols market-data keeps: `INSERT INTO watchlist(symbol) VALUES ('SPX')` is enough.
+CREATE TABLE IF NOT EXISTS watchlist (
+    symbol          text PRIMARY KEY,
+    asset_class     text CHECK (asset_class IN ('index', 'stock')),
+    include_options boolean NOT NULL DEFAULT false,
+    added_at        timestamptz NOT NULL DEFAULT now()
+);
