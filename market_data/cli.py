@@ -61,7 +61,9 @@ def run_chain(start: date, end: date, tags: dict[str, str] | None = None) -> boo
         for event in result.all_events:
             if event.is_step_failure and event.step_key:
                 error = event.event_specific_data.error  # type: ignore[union-attr]
-                print(f"  {event.step_key}: {error.message.strip().splitlines()[-1]}", file=sys.stderr)
+                print(
+                    f"  {event.step_key}: {error.message.strip().splitlines()[-1]}", file=sys.stderr
+                )
     return result.success
 
 
@@ -81,10 +83,14 @@ def print_table_summary() -> None:
             " WHERE dataset = 'options' GROUP BY underlying ORDER BY underlying"
         ).fetchall()
     stock_rows = [r for r in rows if not r[0].startswith("O:")]
-    print(f"\n{'symbol':<10}{'timeframe':<10}{'rows':>9}  {'oldest bar (UTC)':<26}{'newest bar (UTC)'}")
+    print(
+        f"\n{'symbol':<10}{'timeframe':<10}{'rows':>9}  {'oldest bar (UTC)':<26}{'newest bar (UTC)'}"
+    )
     for symbol, timeframe, count, oldest, newest in stock_rows:
-        print(f"{symbol:<10}{timeframe:<10}{count:>9,}  {oldest:%Y-%m-%d %H:%M:%S%z}  "
-              f"{newest:%Y-%m-%d %H:%M:%S%z}")
+        print(
+            f"{symbol:<10}{timeframe:<10}{count:>9,}  {oldest:%Y-%m-%d %H:%M:%S%z}  "
+            f"{newest:%Y-%m-%d %H:%M:%S%z}"
+        )
     for underlying, contracts, count in options:
         print(f"{underlying} options: {contracts:,} contracts, {count:,} bars")
 
@@ -110,6 +116,53 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0 if run_chain(start, end, {"market_data/symbols": ",".join(args.symbols)}) else 1
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Dagster webserver and daemon on the project's workspace and PostgreSQL instance."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from market_data.instance import prepare_dagster_home
+
+    with socket.socket() as probe:
+        if probe.connect_ex((args.host, args.port)) == 0:
+            print(
+                f"market-data ui: port {args.port} on {args.host} is taken; use --port",
+                file=sys.stderr,
+            )
+            return 1
+    prepare_dagster_home()
+    workspace = str(Path(__file__).resolve().parents[1] / "workspace.yaml")
+    bindir = Path(sys.executable).parent
+    commands = [
+        [str(bindir / "dagster-webserver"), "-w", workspace, "-h", args.host, "-p", str(args.port)],
+        [str(bindir / "dagster-daemon"), "run", "-w", workspace],
+    ]
+    processes = [
+        subprocess.Popen(c, env=os.environ.copy(), start_new_session=True) for c in commands
+    ]
+    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops webserver and daemon)")
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        print("market-data ui: a Dagster process exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in processes:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="market-data", description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="log debug detail")
@@ -126,13 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--start", "--startDate", type=_day, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", "--endDate", type=_day, help="last day, YYYY-MM-DD")
     backfill.set_defaults(func=cmd_backfill)
+
+    ui = commands.add_parser("ui", help="Dagster webserver + daemon on the project's instance")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    ui.add_argument("--port", type=int, default=3000, help="port to listen on")
+    ui.set_defaults(func=cmd_ui)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     settings.load_env_file()
     try:
         return args.func(args)

@@ -1,41 +1,118 @@
-"""The Dagster instance the project's commands use: ``dagster.yaml`` backed by PostgreSQL."""
+"""The Dagster instance: run history, event logs and schedules in PostgreSQL (dagster-postgres).
+
+``dagster.yaml`` names ``ProjectPostgresStorage``, which finds its database the way
+DESIGN.md §2 says: ``DAGSTER_PG_URL`` if set, else the project's own server
+(``DATABASE_URL``, or the embedded cluster) in a database of its own, ``dagster``.
+So the plain ``dagster`` CLI, the webserver and ``market-data`` all share one history
+without any variable having to be set.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 
+import psycopg
 from dagster import DagsterInstance
+from dagster_postgres.storage import DagsterPostgresStorage
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from market_data import settings
+from market_data.warehouse.db import connect, plain_url
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+log = logging.getLogger(__name__)
+
+DAGSTER_DATABASE = "dagster"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def psycopg2_url(url: str) -> str:
-    """dagster-postgres needs the psycopg2 driver spelled out (platform-notes: a plain
-    ``postgresql://`` URL maps to psycopg 3 under SQLAlchemy 2.1 and every event write fails)."""
+    """dagster-postgres needs the psycopg2 driver spelled out: under SQLAlchemy 2.1 a plain
+    ``postgresql://`` URL maps to psycopg 3 and every event write fails (platform-notes)."""
     scheme, sep, rest = url.partition("://")
-    return f"postgresql+psycopg2://{rest}" if sep and scheme.split("+")[0] in (
-        "postgresql", "postgres") else url
+    if sep and scheme.split("+")[0] in ("postgresql", "postgres"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
-def prepare_dagster_home() -> Path:
-    """Set DAGSTER_HOME and DAGSTER_PG_URL for this process and its children."""
-    dagster_home = settings.home() / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO_DAGSTER_YAML, dagster_home / "dagster.yaml")
-    pg_url = settings.dagster_pg_url()
-    if pg_url is None:
+def _with_database(url: str, dbname: str) -> str:
+    info = conninfo_to_dict(plain_url(url))
+    info["dbname"] = dbname
+    return make_conninfo("", **info)
+
+
+def _as_url(conninfo: str) -> str:
+    info = conninfo_to_dict(conninfo)
+    auth = info.get("user", "")
+    if info.get("password"):
+        auth += f":{info['password']}"
+    host = info.get("host", "localhost")
+    return f"postgresql://{auth}@{host}:{info.get('port', 5432)}/{info['dbname']}"
+
+
+def _ensure_database(server_url: str, dbname: str) -> str | None:
+    """Create ``dbname`` on the server of ``server_url`` if missing; None if not allowed."""
+    with connect(server_url) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            except psycopg.errors.DuplicateDatabase:
+                pass
+            except psycopg.errors.InsufficientPrivilege:
+                return None
+    return _as_url(_with_database(server_url, dbname))
+
+
+def dagster_storage_url() -> str:
+    """Where Dagster keeps its runs and events (psycopg2 URL)."""
+    explicit = settings.dagster_pg_url()
+    if explicit:
+        return psycopg2_url(explicit)
+    data_url = settings.database_url()
+    if data_url is None:
         from market_data.local.postgres import EmbeddedPostgres
 
         cluster = EmbeddedPostgres(settings.home() / "postgres")
         cluster.start()
-        pg_url = cluster.ensure_database("dagster")
-    os.environ["DAGSTER_PG_URL"] = psycopg2_url(pg_url)
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    return dagster_home
+        return psycopg2_url(cluster.ensure_database(DAGSTER_DATABASE))
+    own = _ensure_database(data_url, DAGSTER_DATABASE)
+    if own is None:
+        log.warning(
+            "no privilege to create database %r: Dagster's tables go into DATABASE_URL's "
+            "database; set DAGSTER_PG_URL to keep them apart",
+            DAGSTER_DATABASE,
+        )
+        own = plain_url(data_url)
+    return psycopg2_url(own)
+
+
+class ProjectPostgresStorage(DagsterPostgresStorage):
+    """dagster-postgres storage whose URL is resolved as ``dagster_storage_url`` says."""
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return {}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> ProjectPostgresStorage:  # type: ignore[override]
+        return cls(postgres_url=dagster_storage_url(), inst_data=inst_data)
+
+
+def prepare_dagster_home() -> Path:
+    """Set DAGSTER_HOME (for this process and its children) unless the user has: a folder
+    under ``MARKET_DATA_HOME`` holding a copy of the repository's ``dagster.yaml``, so
+    Dagster's local files (compute logs, artifacts) stay out of the work tree."""
+    os.environ["MARKET_DATA_HOME"] = str(settings.home())
+    if not os.environ.get("DAGSTER_HOME"):
+        dagster_home = settings.home() / "dagster"
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return Path(os.environ["DAGSTER_HOME"])
 
 
 def get_instance() -> DagsterInstance:

@@ -7,45 +7,93 @@ nothing of Dagster, so tests and the command line call them directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
-from market_data.calendar import is_session
+from market_data.calendar import is_session, today_in_new_york
 from market_data.datasets import Dataset
 from market_data.sources.flat_files import FlatFileError, LandedFile, fetch_day_file, landing_path
+from market_data.sources.rest import RestAggregates, fetch_rest_day
 from market_data.transform.bar_store import BarStore
 from market_data.transform.parse import ParsedDay, empty_bars, parse_day_file
 from market_data.warehouse.load import DatasetBars, LoadResult, load_day
 
 
 class FileNotPublished(FlatFileError):
-    """A session day whose file is not in the bucket (yet)."""
+    """A session day whose file is not in the bucket (yet), and REST cannot stand in."""
+
+
+@dataclass(frozen=True)
+class RestPolicy:
+    """When the REST path stands in for a day file that is not published yet."""
+
+    enabled: bool = False
+    window_days: int = 2
+    today: date | None = None
+
+    def covers(self, day: date) -> bool:
+        today = self.today or today_in_new_york()
+        return today - timedelta(days=self.window_days - 1) <= day <= today
+
+
+NO_REST = RestPolicy()
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    source: Literal["flat_file", "rest", "none"]
+    reason: str
+
+
+def choose_source(
+    dataset: Dataset, day: date, file_present: bool, rest: RestPolicy
+) -> SourceChoice:
+    """Flat file when published; REST for recent session days without one; else a clear error."""
+    if file_present:
+        return SourceChoice("flat_file", "day file published")
+    if not is_session(day):
+        return SourceChoice("none", "no session that day and no day file: zero rows")
+    key = dataset.key(day)
+    if not rest.covers(day):
+        raise FileNotPublished(
+            f"{dataset.name} {day}: {key} is not published, and {day} is older than the "
+            f"REST window of {rest.window_days} days"
+        )
+    if not rest.enabled:
+        raise FileNotPublished(
+            f"{dataset.name} {day}: {key} is not published yet and the REST path is "
+            "disabled (MASSIVE_API_KEY is not set)"
+        )
+    return SourceChoice(
+        "rest",
+        f"day file not published yet; {day} is within the {rest.window_days}-day REST window",
+    )
 
 
 def land_day_file(
-    dataset: Dataset, day: date, client: Any, bucket: str, landing_root: Path
-) -> LandedFile:
-    """Fetch the day file; a missing file is fine only when there was no session."""
+    dataset: Dataset,
+    day: date,
+    client: Any,
+    bucket: str,
+    landing_root: Path,
+    rest: RestPolicy = NO_REST,
+) -> tuple[LandedFile, SourceChoice]:
+    """Fetch the day file and say which source the day will take."""
     landed = fetch_day_file(client, bucket, dataset.key(day), landing_root)
     if landed.missing:
         # A stale copy of a file that was withdrawn must not be parsed again.
         landing_path(landing_root, landed.key).unlink(missing_ok=True)
-        if is_session(day):
-            raise FileNotPublished(
-                f"{dataset.name} {day}: s3://{bucket}/{landed.key} is not in the bucket, "
-                "though the exchange was open that day (not published yet?)"
-            )
-    return landed
+    return landed, choose_source(dataset, day, not landed.missing, rest)
 
 
 @dataclass(frozen=True)
 class BuiltBars:
     parsed: ParsedDay
     path: Path
-    source_file: Path | None
+    choice: SourceChoice
 
 
 def build_bars(
@@ -54,22 +102,31 @@ def build_bars(
     landing_root: Path,
     underlyings: frozenset[str],
     store: BarStore,
+    rest: RestPolicy = NO_REST,
+    rest_client: RestAggregates | None = None,
 ) -> BuiltBars:
-    """Parse the landed day file into the watchlist's bars and store them as Parquet."""
-    source = landing_path(landing_root, dataset.key(day))
-    if source.exists():
+    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet."""
+    landed = landing_path(landing_root, dataset.key(day))
+    choice = choose_source(dataset, day, landed.exists(), rest)
+    if choice.source == "flat_file":
         parsed = parse_day_file(
-            source, dataset, dataset.window(day), underlyings, label=dataset.key(day)
+            landed, dataset, dataset.window(day), underlyings, label=dataset.key(day)
         )
-    elif is_session(day):
-        raise FileNotFoundError(
-            f"{dataset.name} {day}: {dataset.key(day)} has not landed: "
-            f"materialize {dataset.name}_day_file for {day} first"
-        )
+    elif choice.source == "rest" and dataset.loads != "options":
+        if rest_client is None:
+            raise ValueError(f"{dataset.name} {day}: the REST path needs a REST client")
+        parsed = fetch_rest_day(rest_client, dataset, day, underlyings)
     else:
+        if choice.source == "rest":
+            choice = SourceChoice(
+                "rest", f"{choice.reason}; option contracts come from flat files only"
+            )
+        # Nothing fetched: replace nothing either.
+        underlyings = frozenset()
         parsed = ParsedDay(bars=empty_bars())
-    path = store.write(dataset.name, day, parsed.bars, underlyings, parsed.quarantine)
-    return BuiltBars(parsed=parsed, path=path, source_file=source if source.exists() else None)
+    source = "rest" if choice.source == "rest" else "flat_file"
+    path = store.write(dataset.name, day, parsed.bars, underlyings, source, parsed.quarantine)
+    return BuiltBars(parsed=parsed, path=path, choice=choice)
 
 
 def load_bars(
@@ -79,8 +136,8 @@ def load_bars(
     parts = []
     for dataset in datasets:
         stored = store.read(dataset.name, day)
-        parts.append(DatasetBars(dataset, stored.underlyings, stored.bars))
+        parts.append(DatasetBars(dataset, stored.underlyings, stored.bars, stored.source))
     windows = {d.window(day) for d in datasets}
     if len(windows) != 1:
         raise ValueError("one load covers datasets of one day time zone")
-    return load_day(conn, windows.pop(), parts, source="flat_file")
+    return load_day(conn, windows.pop(), parts)

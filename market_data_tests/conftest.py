@@ -5,7 +5,9 @@ Each test gets its own database and its own bucket, so tests never see each othe
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,6 @@ from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -29,11 +30,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
+def pg_cluster() -> Iterator[EmbeddedPostgres]:
+    # Not under pytest's tmp dir: as root the server runs as `postgres`, which must reach it.
+    root = Path(tempfile.mkdtemp(prefix="market-data-test-pg-"))
+    cluster = EmbeddedPostgres(root)
     cluster.start()
     yield cluster
     cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ The asset functions are thin: for each day of the run they call the plain steps 
 range (single-run backfills); each day is handled, and loaded, on its own.
 """
 
-
 import time
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -23,7 +22,12 @@ from dagster import (
 from market_data.calendar import parse_day
 from market_data.datasets import DATASETS, Dataset
 from market_data.defs.partitions import daily_partitions
-from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
+from market_data.defs.resources import (
+    BarStoreResource,
+    FlatFilesResource,
+    RestApiResource,
+    WarehouseResource,
+)
 from market_data.pipeline import build_bars, land_day_file, load_bars
 from market_data.warehouse.watchlist import Watchlist, read_watchlist
 
@@ -95,15 +99,20 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             f"(key, size, ETag). {dataset.description}"
         ),
     )
-    def day_file(context: AssetExecutionContext, flat_files: FlatFilesResource) -> MaterializeResult:
+    def day_file(
+        context: AssetExecutionContext, flat_files: FlatFilesResource
+    ) -> MaterializeResult:
         client = flat_files.get_client()
         landing_root = flat_files.landing_root()
         landed = for_each_day(
             context,
             f"{dataset.name} day file",
             lambda day: land_day_file(dataset, day, client, flat_files.bucket, landing_root),
-            lambda f: "no file (no session)" if f.missing
-            else f"{f.size:,} bytes, {'downloaded' if f.downloaded else 'unchanged'}",
+            lambda f: (
+                "no file (no session)"
+                if f.missing
+                else f"{f.size:,} bytes, {'downloaded' if f.downloaded else 'unchanged'}"
+            ),
         )
         files = [f for _, f in landed]
         metadata = {
@@ -118,6 +127,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         if len(files) == 1:
             only = files[0]
             metadata["key"] = MetadataValue.text(only.key)
+            metadata["source_choice"] = MetadataValue.text(landed[0][1][1].reason)
             if only.path is not None:
                 metadata["path"] = MetadataValue.path(str(only.path))
                 metadata["etag"] = MetadataValue.text(only.etag or "")
@@ -140,15 +150,21 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         flat_files: FlatFilesResource,
         warehouse: WarehouseResource,
         bar_store: BarStoreResource,
+        rest_api: RestApiResource,
     ) -> MaterializeResult:
         underlyings = dataset.underlyings(selected_watchlist(context, warehouse).entries)
         store = bar_store.store()
         landing_root = flat_files.landing_root()
+        policy, rest_client = rest_api.policy(), rest_api.client()
         built = for_each_day(
             context,
             f"{dataset.name} bars",
-            lambda day: build_bars(dataset, day, landing_root, underlyings, store),
-            lambda b: f"{b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept",
+            lambda day: build_bars(
+                dataset, day, landing_root, underlyings, store, policy, rest_client
+            ),
+            lambda b: (
+                f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
+            ),
         )
         parsed = [b.parsed for _, b in built]
         metadata = {
@@ -161,8 +177,11 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "symbols_with_bars": MetadataValue.int(len({s for p in parsed for s in p.symbols})),
             "seconds": MetadataValue.float(round(sum(p.seconds for p in parsed), 3)),
         }
+        sources = sorted({b.choice.source for _, b in built})
+        metadata["source"] = MetadataValue.text(", ".join(sources))
         if len(built) == 1:
             metadata["path"] = MetadataValue.path(str(built[0][1].path))
+            metadata["source_choice"] = MetadataValue.text(built[0][1].choice.reason)
         return MaterializeResult(metadata=metadata)
 
     return [day_file, bars]
@@ -193,7 +212,10 @@ def historical_bars(
             context,
             "historical_bars",
             lambda day: load_bars(conn, day, datasets, store),
-            lambda r: f"{r.rows_copied:,} rows loaded, {r.rows_deleted:,} replaced",
+            lambda r: (
+                f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
+                f"{r.rows_deleted:,} replaced"
+            ),
         )
     results = [r for _, r in loaded]
     seconds = sum(r.seconds for r in results)
@@ -203,7 +225,9 @@ def historical_bars(
             **_days_metadata(d for d, _ in loaded),
             "rows_loaded": MetadataValue.int(rows),
             "rows_replaced": MetadataValue.int(sum(r.rows_deleted for r in results)),
-            "source": MetadataValue.text("flat_file"),
+            "source": MetadataValue.text(
+                ", ".join(sorted({s for r in results for s in r.sources})) or "(no rows)"
+            ),
             "seconds": MetadataValue.float(round(seconds, 3)),
             "rows_per_second": MetadataValue.int(int(rows / seconds) if seconds else 0),
         }

@@ -19,6 +19,8 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_aws.s3 import S3Resource
 
 from market_data import settings
+from market_data.pipeline import RestPolicy
+from market_data.sources.rest import RestAggregates
 from market_data.transform.bar_store import BarStore
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
@@ -107,6 +109,31 @@ class WarehouseResource(ConfigurableResource):
             conn.close()
 
 
+class RestApiResource(ConfigurableResource):
+    """Massive's REST aggregates API: the stand-in for day files not published yet.
+
+    Without ``MASSIVE_API_KEY`` the REST path is disabled, and a recent day without
+    its file fails saying so.
+    """
+
+    base_url: str = settings.DEFAULT_API_BASE_URL
+    api_key: str | None = None
+    requests_per_minute: float = 5.0
+    window_days: int = 2
+
+    def policy(self) -> RestPolicy:
+        return RestPolicy(enabled=bool(self.api_key), window_days=self.window_days)
+
+    def client(self) -> RestAggregates | None:
+        if not self.api_key:
+            return None
+        return RestAggregates(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            requests_per_minute=self.requests_per_minute,
+        )
+
+
 class BarStoreResource(ConfigurableResource):
     """Where parsed bars are kept as Parquet (``MARKET_DATA_HOME/bars`` by default)."""
 
@@ -127,5 +154,11 @@ def resources_from_env() -> dict[str, Any]:
             secret_key=env_or("MASSIVE_AWS_SECRET_KEY"),
         ),
         "warehouse": WarehouseResource(database_url=env_or("DATABASE_URL")),
+        "rest_api": RestApiResource(
+            base_url=env_or("MASSIVE_API_BASE_URL", settings.DEFAULT_API_BASE_URL),
+            api_key=env_or("MASSIVE_API_KEY"),
+            requests_per_minute=float(os.environ.get("MASSIVE_API_REQUESTS_PER_MINUTE", "5") or 5),
+            window_days=int(os.environ.get("MARKET_DATA_REST_WINDOW_DAYS", "2") or 2),
+        ),
         "bar_store": BarStoreResource(),
     }

@@ -18,12 +18,14 @@ import pyarrow.parquet as pq
 from market_data.transform.parse import BARS_SCHEMA
 
 _UNDERLYINGS_KEY = b"market_data.underlyings"
+_SOURCE_KEY = b"market_data.source"
 
 
 @dataclass(frozen=True)
 class StoredBars:
     bars: pa.Table
     underlyings: frozenset[str]
+    source: str
 
 
 class BarsNotBuilt(FileNotFoundError):
@@ -46,12 +48,16 @@ class BarStore:
         day: date,
         bars: pa.Table,
         underlyings: frozenset[str],
+        source: str,
         quarantine: pa.Table | None = None,
     ) -> Path:
         """Write atomically (temp file, then rename), so a reader never sees half a file."""
         path = self.path(dataset, day)
         path.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {_UNDERLYINGS_KEY: json.dumps(sorted(underlyings)).encode()}
+        metadata = {
+            _UNDERLYINGS_KEY: json.dumps(sorted(underlyings)).encode(),
+            _SOURCE_KEY: source.encode(),
+        }
         table = bars.cast(BARS_SCHEMA).replace_schema_metadata(metadata)
         _write_atomically(table, path)
         quarantine_path = self.quarantine_path(dataset, day)
@@ -68,9 +74,11 @@ class BarStore:
                 f"no {dataset} bars for {day} at {path}: materialize {dataset}_bars for {day} first"
             )
         table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(_UNDERLYINGS_KEY, b"[]")
+        metadata = table.schema.metadata or {}
         return StoredBars(
-            bars=table.replace_schema_metadata(None), underlyings=frozenset(json.loads(raw))
+            bars=table.replace_schema_metadata(None),
+            underlyings=frozenset(json.loads(metadata.get(_UNDERLYINGS_KEY, b"[]"))),
+            source=metadata.get(_SOURCE_KEY, b"flat_file").decode(),
         )
 
 

@@ -112,7 +112,9 @@ def _to_bars(batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str
         # Kept in nanoseconds until validated, then converted to milliseconds.
         "timestamp": pc.filter(batch.column("window_start"), matched.mask),
         **{c: pc.filter(batch.column(c), matched.mask) for c in PRICE_COLUMNS},
-        "volume": pc.filter(batch.column("volume"), matched.mask) if dataset.has_volume else nulls_f,
+        "volume": pc.filter(batch.column("volume"), matched.mask)
+        if dataset.has_volume
+        else nulls_f,
         "vwap": nulls_f,
         "transactions": (
             pc.filter(batch.column("transactions"), matched.mask)
@@ -147,9 +149,7 @@ def parse_day_file(
     pieces: list[pa.Table] = []
     rows_read = 0
     try:
-        reader = pa_csv.open_csv(
-            path, read_options=read_options, convert_options=convert_options
-        )
+        reader = pa_csv.open_csv(path, read_options=read_options, convert_options=convert_options)
         for batch in reader:
             rows_read += batch.num_rows
             kept = _to_bars(batch, dataset, underlyings)
@@ -158,22 +158,30 @@ def parse_day_file(
     except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
         raise DayFileError(f"{label}: unreadable at row ~{rows_read:,}: {error}") from None
 
-    candidates = pa.concat_tables(pieces) if pieces else None
-    if candidates is None:
-        return ParsedDay(bars=empty_bars(), rows_read=rows_read,
-                         seconds=time.perf_counter() - started)
-    checked = check_rows(candidates, window, checks or RowChecks(), label)
+    if not pieces:
+        return ParsedDay(
+            bars=empty_bars(), rows_read=rows_read, seconds=time.perf_counter() - started
+        )
+    parsed = finalize_bars(pa.concat_tables(pieces), window, checks or RowChecks(), label)
+    parsed.rows_read = rows_read
+    parsed.seconds = time.perf_counter() - started
+    return parsed
+
+
+def finalize_bars(
+    candidates: pa.Table, window: DayWindow, checks: RowChecks, label: str
+) -> ParsedDay:
+    """Row-check candidate bars (``timestamp`` in ns) and give them the bars schema (ms)."""
+    checked = check_rows(candidates, window, checks, label)
     bars = checked.valid.set_column(
         checked.valid.schema.get_field_index("timestamp"),
         "timestamp",
         pc.divide(checked.valid.column("timestamp"), NS_PER_MS),
-    )
-    bars = bars.cast(BARS_SCHEMA)
+    ).cast(BARS_SCHEMA)
     return ParsedDay(
         bars=bars,
-        rows_read=rows_read,
+        rows_read=candidates.num_rows,
         quarantine=checked.rejected,
         duplicates_dropped=checked.duplicates_dropped,
-        seconds=time.perf_counter() - started,
         symbols=sorted(pc.unique(bars.column("underlying")).to_pylist()),
     )

@@ -52,9 +52,7 @@ def _reasons(table: pa.Table, window: DayWindow) -> np.ndarray:
     return reasons
 
 
-def check_rows(
-    table: pa.Table, window: DayWindow, checks: RowChecks, label: str
-) -> CheckedRows:
+def check_rows(table: pa.Table, window: DayWindow, checks: RowChecks, label: str) -> CheckedRows:
     """Split candidate rows (``timestamp`` in ns) into valid and quarantined ones."""
     reasons = _reasons(table, window)
     bad = reasons != ""

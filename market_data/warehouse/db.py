@@ -36,4 +36,6 @@ def connect(url: str, application_name: str = "market-data") -> psycopg.Connecti
         )
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise DatabaseUnavailable(f"cannot connect to PostgreSQL {describe(url)}: {reason}") from None
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL {describe(url)}: {reason}"
+        ) from None

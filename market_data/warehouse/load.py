@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from typing import Literal
 
 import psycopg
-from psycopg import sql
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from psycopg import sql
 
 from market_data.calendar import DayWindow
 from market_data.datasets import Dataset
@@ -35,11 +35,13 @@ _UPDATES = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in COLUMNS[3:])
 
 @dataclass(frozen=True)
 class DatasetBars:
-    """One dataset's bars for a day, and the underlyings whose day they replace."""
+    """One dataset's bars for a day, where they came from, and the underlyings whose day
+    they replace (a REST load replaces only REST rows)."""
 
     dataset: Dataset
     underlyings: frozenset[str]
     bars: pa.Table
+    source: Source = "flat_file"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class LoadResult:
     rows_deleted: int
     rows_written: int
     seconds: float
+    sources: tuple[str, ...] = ()
 
 
 def _month_starts_ms(window: DayWindow) -> list[tuple[str, int, int]]:
@@ -58,7 +61,9 @@ def _month_starts_ms(window: DayWindow) -> list[tuple[str, int, int]]:
     )
     while int(cursor.timestamp() * 1000) < window.end_ms:
         nxt = cursor.replace(year=cursor.year + (cursor.month == 12), month=cursor.month % 12 + 1)
-        months.append((f"{cursor:%Y_%m}", int(cursor.timestamp() * 1000), int(nxt.timestamp() * 1000)))
+        months.append(
+            (f"{cursor:%Y_%m}", int(cursor.timestamp() * 1000), int(nxt.timestamp() * 1000))
+        )
         cursor = nxt
     return months
 
@@ -75,12 +80,11 @@ def ensure_month_partitions(conn: psycopg.Connection, window: DayWindow) -> None
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE {} PARTITION OF historical_bars FOR VALUES FROM ({}) TO ({})"
-                ).format(sql.Identifier(name), sql.Literal(start),
-                         sql.Literal(end))
+                ).format(sql.Identifier(name), sql.Literal(start), sql.Literal(end))
             )
 
 
-def _csv_payload(parts: list[DatasetBars], source: Source) -> tuple[bytes, int]:
+def _csv_payload(parts: list[DatasetBars]) -> tuple[bytes, int]:
     tables = []
     for part in parts:
         n = part.bars.num_rows
@@ -95,7 +99,7 @@ def _csv_payload(parts: list[DatasetBars], source: Source) -> tuple[bytes, int]:
                     "timestamp": t.column("timestamp"),
                     **{c: t.column(c) for c in ("open", "high", "low", "close", "volume", "vwap")},
                     "transactions": t.column("transactions"),
-                    "source": pa.array([source] * n, pa.string()),
+                    "source": pa.array([part.source] * n, pa.string()),
                     "dataset": pa.array([part.dataset.name] * n, pa.string()),
                     "underlying": t.column("underlying"),
                 }
@@ -113,38 +117,45 @@ def load_day(
     conn: psycopg.Connection,
     window: DayWindow,
     parts: list[DatasetBars],
-    source: Source = "flat_file",
 ) -> LoadResult:
     """Replace the day's bars of the given datasets and underlyings, all or nothing."""
     started = time.perf_counter()
-    payload, rows = _csv_payload(parts, source)
+    payload, rows = _csv_payload(parts)
     ensure_month_partitions(conn, window)
-    scope_datasets = [p.dataset.name for p in parts for _ in p.underlyings]
-    scope_underlyings = [u for p in parts for u in sorted(p.underlyings)]
+    scope = [(p.dataset.name, u, p.source) for p in parts for u in sorted(p.underlyings)]
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"load {window.day}",))
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS bars_staging ("
-            " symbol text, timeframe text, \"timestamp\" bigint, open double precision,"
+            ' symbol text, timeframe text, "timestamp" bigint, open double precision,'
             " high double precision, low double precision, close double precision,"
             " volume double precision, vwap double precision, transactions integer,"
             " source text, dataset text, underlying text) ON COMMIT DELETE ROWS"
         )
         if rows:
-            with conn.cursor().copy(f"COPY bars_staging ({_QUOTED}) FROM STDIN (FORMAT csv)") as copy:
+            with conn.cursor().copy(
+                f"COPY bars_staging ({_QUOTED}) FROM STDIN (FORMAT csv)"
+            ) as copy:
                 copy.write(payload)
         deleted = conn.execute(
-            "DELETE FROM historical_bars h USING unnest(%s::text[], %s::text[]) AS s(dataset, underlying)"
+            "DELETE FROM historical_bars h"
+            " USING unnest(%s::text[], %s::text[], %s::text[]) AS s(dataset, underlying, source)"
             " WHERE h.dataset = s.dataset AND h.underlying = s.underlying"
-            " AND h.\"timestamp\" >= %s AND h.\"timestamp\" < %s"
-            " AND (%s = 'flat_file' OR h.source = 'rest')",
-            (scope_datasets, scope_underlyings, window.start_ms, window.end_ms, source),
+            ' AND h."timestamp" >= %s AND h."timestamp" < %s'
+            " AND (s.source = 'flat_file' OR h.source = 'rest')",
+            (
+                [d for d, _, _ in scope],
+                [u for _, u, _ in scope],
+                [s for _, _, s in scope],
+                window.start_ms,
+                window.end_ms,
+            ),
         ).rowcount
         written = 0
         if rows:
             written = conn.execute(
                 f"INSERT INTO historical_bars ({_QUOTED}) SELECT {_QUOTED} FROM bars_staging"
-                f" ON CONFLICT (symbol, timeframe, \"timestamp\") DO UPDATE SET {_UPDATES}"
+                f' ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET {_UPDATES}'
                 " WHERE historical_bars.source = 'rest' OR EXCLUDED.source = 'flat_file'"
             ).rowcount
     return LoadResult(
@@ -152,4 +163,5 @@ def load_day(
         rows_deleted=max(deleted, 0),
         rows_written=max(written, 0),
         seconds=time.perf_counter() - started,
+        sources=tuple(sorted({p.source for p in parts if p.bars.num_rows})),
     )

@@ -55,9 +55,7 @@ def read_watchlist(conn: psycopg.Connection) -> Watchlist:
     return Watchlist(entries=entries, invalid=invalid)
 
 
-def add_to_watchlist(
-    conn: psycopg.Connection, symbol: str, include_options: bool = False
-) -> None:
+def add_to_watchlist(conn: psycopg.Connection, symbol: str, include_options: bool = False) -> None:
     """Insert or update one symbol (used by the demo and the command line)."""
     symbol = normalize_symbol(symbol)
     conn.execute(

@@ -44,9 +44,12 @@ def env(db, database_url, s3_client, s3_endpoint, bucket, source_dir, tmp_path):
         add_to_watchlist(db, symbol, include_options=options)
     resources = {
         "flat_files": FlatFilesResource(
-            endpoint_url=s3_endpoint, bucket=bucket, access_key="test-access",
-            secret_key="test-secret", landing_dir=str(tmp_path / "landing"),
-        ),  # fmt: skip
+            endpoint_url=s3_endpoint,
+            bucket=bucket,
+            access_key="test-access",
+            secret_key="test-secret",
+            landing_dir=str(tmp_path / "landing"),
+        ),
         "warehouse": WarehouseResource(database_url=database_url),
         "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
     }
@@ -56,10 +59,18 @@ def env(db, database_url, s3_client, s3_endpoint, bucket, source_dir, tmp_path):
 def run(resources, *, day: str | None = None, days: tuple[str, str] | None = None, tags=None):
     tags = dict(tags or {})
     if days:
-        tags |= {"dagster/asset_partition_range_start": days[0],
-                 "dagster/asset_partition_range_end": days[1]}
-    return materialize(ASSETS, partition_key=day, resources=resources, tags=tags,
-                       instance=DagsterInstance.ephemeral(), raise_on_error=False)
+        tags |= {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[1],
+        }
+    return materialize(
+        ASSETS,
+        partition_key=day,
+        resources=resources,
+        tags=tags,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
 
 
 def expected_rows(source_dir: Path, day: date, watch: dict[str, set[str]]):
@@ -81,16 +92,29 @@ def expected_rows(source_dir: Path, day: date, watch: dict[str, set[str]]):
                     keep = symbol in watch[name]
                 if keep:
                     volume = float(r["volume"]) if "volume" in r else None
-                    rows.add((symbol, int(r["window_start"]) // 1_000_000, float(r["open"]),
-                              float(r["high"]), float(r["low"]), float(r["close"]), volume))
+                    rows.add(
+                        (
+                            symbol,
+                            int(r["window_start"]) // 1_000_000,
+                            float(r["open"]),
+                            float(r["high"]),
+                            float(r["low"]),
+                            float(r["close"]),
+                            volume,
+                        )
+                    )
     return rows
 
 
 def table_rows(db, day: date):
     window = day_window(day)
-    return set(db.execute(
-        "SELECT symbol, timestamp, open, high, low, close, volume FROM historical_bars"
-        " WHERE timestamp >= %s AND timestamp < %s", (window.start_ms, window.end_ms)).fetchall())
+    return set(
+        db.execute(
+            "SELECT symbol, timestamp, open, high, low, close, volume FROM historical_bars"
+            " WHERE timestamp >= %s AND timestamp < %s",
+            (window.start_ms, window.end_ms),
+        ).fetchall()
+    )
 
 
 WATCH = {"indices": {"SPX", "NDX"}, "stocks": {"SPY", "QQQ"}, "options": {"SPX", "SPY"}}
@@ -103,7 +127,9 @@ def test_a_day_lands_exactly_the_files_bars_and_a_rerun_changes_nothing(env, db,
     got = table_rows(db, date(2025, 11, 25))
     assert got == expected
     assert {r[0] for r in got} >= {"SPX", "NDX", "SPY", "QQQ"}
-    assert any(r[0].startswith("O:SPXW") for r in got) and any(r[0].startswith("O:SPY") for r in got)
+    assert any(r[0].startswith("O:SPXW") for r in got) and any(
+        r[0].startswith("O:SPY") for r in got
+    )
 
     snapshot = db.execute("SELECT * FROM historical_bars ORDER BY 1, 2, 3").fetchall()
     assert run(env, day="2025-11-25").success
@@ -119,9 +145,12 @@ def test_a_range_run_covers_holiday_early_close_and_weekend(env, db, source_dir)
     for offset in range(7):
         day = date(2025, 11, 24 + offset)
         assert table_rows(db, day) == expected_rows(source_dir, day, WATCH), day
-    counts = dict(db.execute(
-        "SELECT to_char(to_timestamp(timestamp/1000) AT TIME ZONE 'America/New_York', 'YYYY-MM-DD'),"
-        " count(*) FROM historical_bars WHERE symbol = 'SPX' GROUP BY 1").fetchall())
+    counts = dict(
+        db.execute(
+            "SELECT to_char(to_timestamp(timestamp/1000) AT TIME ZONE 'America/New_York', 'YYYY-MM-DD'),"
+            " count(*) FROM historical_bars WHERE symbol = 'SPX' GROUP BY 1"
+        ).fetchall()
+    )
     assert counts == {"2025-11-24": 390, "2025-11-25": 390, "2025-11-26": 390, "2025-11-28": 210}
 
 
@@ -145,10 +174,12 @@ def test_a_republished_file_replaces_the_days_rows(env, db, source_dir, s3_clien
     assert run(env, day=day.isoformat()).success
     dropped_ms = int(dropped.split(",")[6]) // 1_000_000
     corrected_ms = int(fields[6]) // 1_000_000
-    assert db.execute("SELECT count(*) FROM historical_bars WHERE symbol='SPY' AND timestamp=%s",
-                      (dropped_ms,)).fetchone() == (0,)
-    assert db.execute("SELECT close FROM historical_bars WHERE symbol='SPY' AND timestamp=%s",
-                      (corrected_ms,)).fetchone() == (123.4567,)
+    assert db.execute(
+        "SELECT count(*) FROM historical_bars WHERE symbol='SPY' AND timestamp=%s", (dropped_ms,)
+    ).fetchone() == (0,)
+    assert db.execute(
+        "SELECT close FROM historical_bars WHERE symbol='SPY' AND timestamp=%s", (corrected_ms,)
+    ).fetchone() == (123.4567,)
 
 
 def test_a_weekend_is_a_zero_row_partition(env, db):

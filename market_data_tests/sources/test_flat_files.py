@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
+
 from market_data.sources.flat_files import (
     FlatFileError,
     fetch_day_file,

@@ -13,6 +13,7 @@ from market_data.calendar import day_window
 from market_data.datasets import AGG_HEADER, DATASETS, Dataset, PrefixedTickers
 from market_data.transform.parse import DayFileError, parse_day_file
 from market_data.transform.validate import InvalidDayFileError
+
 SAMPLES = Path(__file__).parents[1] / "data" / "massive-samples"
 
 # Adding a dataset is a description, nothing more: these two are the real sample files'.
@@ -117,8 +118,9 @@ def test_reordered_header_is_read_by_name(tmp_path):
 def test_wrong_header_is_refused_naming_the_file(tmp_path, header):
     path = stock_file(tmp_path, [], header=header)
     with pytest.raises(DayFileError, match=r"us_stocks_sip/x\.csv\.gz: unexpected header"):
-        parse_day_file(path, DATASETS["stocks"], WINDOW, frozenset({"SPY"}),
-                       label="us_stocks_sip/x.csv.gz")
+        parse_day_file(
+            path, DATASETS["stocks"], WINDOW, frozenset({"SPY"}), label="us_stocks_sip/x.csv.gz"
+        )
 
 
 def test_indices_file_has_no_volume(tmp_path):
@@ -146,8 +148,13 @@ def test_options_keep_contracts_of_watchlist_underlyings(tmp_path):
     ]
     path = stock_file(tmp_path, [f"{t},5,1.0,1.1,1.2,0.9,{T0},2" for t in tickers])
     parsed = parse_day_file(path, DATASETS["options"], WINDOW, frozenset({"SPX", "SPY"}))
-    got = dict(zip(parsed.bars.column("symbol").to_pylist(),
-                   parsed.bars.column("underlying").to_pylist(), strict=True))
+    got = dict(
+        zip(
+            parsed.bars.column("symbol").to_pylist(),
+            parsed.bars.column("underlying").to_pylist(),
+            strict=True,
+        )
+    )
     assert got == {
         "O:SPX251219C05900000": "SPX",
         "O:SPXW251128C05900000": "SPX",
@@ -164,8 +171,9 @@ def test_rows_outside_the_day_are_quarantined_and_duplicates_dropped(tmp_path):
         f"SPY,10,1,1,1,1,{T0 + 120_000_000_000},1",
         f"SPY,10,1,1,1,1,{next_day},1",  # a bar of the next day
     ]
-    parsed = parse_day_file(stock_file(tmp_path, body), DATASETS["stocks"], WINDOW,
-                            frozenset({"SPY"}))
+    parsed = parse_day_file(
+        stock_file(tmp_path, body), DATASETS["stocks"], WINDOW, frozenset({"SPY"})
+    )
     assert parsed.rows_kept == 3
     assert parsed.duplicates_dropped == 1
     assert parsed.quarantine is not None
@@ -175,24 +183,27 @@ def test_rows_outside_the_day_are_quarantined_and_duplicates_dropped(tmp_path):
 
 
 def test_a_file_of_negative_window_starts_is_refused(tmp_path):
-    body = [f"SPY,10,1,1,1,1,-68400000000000,1", f"QQQ,10,1,1,1,1,-68400000000000,1"]
+    body = ["SPY,10,1,1,1,1,-68400000000000,1", "QQQ,10,1,1,1,1,-68400000000000,1"]
     with pytest.raises(InvalidDayFileError, match="negative window_start"):
-        parse_day_file(stock_file(tmp_path, body), DATASETS["stocks"], WINDOW,
-                       frozenset({"SPY", "QQQ"}))
+        parse_day_file(
+            stock_file(tmp_path, body), DATASETS["stocks"], WINDOW, frozenset({"SPY", "QQQ"})
+        )
 
 
 def test_non_numeric_price_names_the_file(tmp_path):
     path = stock_file(tmp_path, [f"SPY,10,abc,1,1,1,{T0},1"])
-    with pytest.raises(DayFileError, match="bad.csv.gz: unreadable"):
+    with pytest.raises(DayFileError, match=r"bad\.csv\.gz: unreadable"):
         parse_day_file(path, DATASETS["stocks"], WINDOW, frozenset({"SPY"}), label="bad.csv.gz")
 
 
 def test_truncated_gzip_is_refused(tmp_path):
-    good = stock_file(tmp_path, [f"SPY,10,1,1,1,1,{T0 + i * 60_000_000_000},1" for i in range(5000)])
+    good = stock_file(
+        tmp_path, [f"SPY,10,1,1,1,1,{T0 + i * 60_000_000_000},1" for i in range(5000)]
+    )
     data = good.read_bytes()
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(DayFileError, match="cut.csv.gz"):
+    with pytest.raises(DayFileError, match=r"cut\.csv\.gz"):
         parse_day_file(cut, DATASETS["stocks"], WINDOW, frozenset({"SPY"}), label="cut.csv.gz")
 
 
@@ -200,5 +211,5 @@ def test_truncated_gzip_is_refused(tmp_path):
 def test_empty_or_corrupt_files_are_refused(tmp_path, content):
     path = tmp_path / "x.csv.gz"
     path.write_bytes(content)
-    with pytest.raises(DayFileError, match="x.csv.gz"):
+    with pytest.raises(DayFileError, match=r"x\.csv\.gz"):
         parse_day_file(path, DATASETS["stocks"], WINDOW, frozenset({"SPY"}), label="x.csv.gz")

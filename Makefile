@@ -1,0 +1,34 @@
+# market-data: `make demo` runs the embedded default end to end, `make test` runs the tests.
+# Both set up everything they need on a fresh machine (virtualenv, packages, PostgreSQL).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-slow lint ui clean
+
+$(STAMP): pyproject.toml scripts/install-system-packages.sh
+	./scripts/install-system-packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/market-data demo
+
+test: install
+	$(BIN)/ruff check market_data market_data_tests
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+ui: install
+	$(BIN)/market-data ui
+
+clean:
+	rm -rf $(VENV) .market_data .pytest_cache .ruff_cache

@@ -1,0 +1,185 @@
+"""Minute bars from Massive's REST aggregates API, for days whose flat file is not out yet.
+
+A small client of its own rather than the official ``massive`` package: that client
+drops the HTTP status of failed requests (a 403 "data timeframe" and a 404 look
+alike), retries 429 within a second and has no request-rate limit, while the free
+plan allows 5 requests per minute. Here the rate is a setting, retries back off and
+honour ``Retry-After``, 401/403 fail at once, and the key travels only in the
+``Authorization`` header, never in a URL that could be logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import requests
+
+from market_data.calendar import NS_PER_MS
+from market_data.datasets import Dataset
+from market_data.transform.parse import BARS_SCHEMA, ParsedDay, empty_bars, finalize_bars
+from market_data.transform.validate import RowChecks
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+PAGE_LIMIT = 50_000
+
+
+class RestError(RuntimeError):
+    """A REST request failed for good; the message names the ticker and day."""
+
+
+class RestAuthError(RestError):
+    """401/403: the key is wrong or the plan does not cover the data. Not retried."""
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests per minute, spaced evenly, across threads."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            delay = max(0.0, self._next - now)
+            self._next = max(now, self._next) + self.interval
+        if delay:
+            time.sleep(delay)
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("message") or body.get("error") or body.get("status") or "")
+    except ValueError:
+        return response.text[:200]
+
+
+def _relative(next_url: str) -> str:
+    """Path and query of a ``next_url``, minus any ``apiKey``: pagination stays on our base."""
+    parts = urlsplit(next_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "apikey"]
+    return parts.path + ("?" + urlencode(query) if query else "")
+
+
+@dataclass
+class RestAggregates:
+    base_url: str
+    api_key: str = field(repr=False)
+    requests_per_minute: float = 5.0
+    max_retries: int = 5
+    backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 120.0
+    timeout_seconds: float = 60.0
+    max_pages: int = 200
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def __post_init__(self) -> None:
+        self._limiter = RateLimiter(self.requests_per_minute)
+
+    def _get(self, path: str, params: dict[str, str], what: str) -> dict:
+        url = self.base_url.rstrip("/") + path
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        for attempt in range(self.max_retries + 1):
+            self._limiter.wait()
+            try:
+                response = self.session.get(
+                    url, params=params, headers=headers, timeout=self.timeout_seconds
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                reason = f"{type(error).__name__}"
+                retry_after = None
+            else:
+                if response.status_code == 200:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise RestError(f"{what}: response is not JSON") from None
+                if response.status_code in (401, 403):
+                    raise RestAuthError(
+                        f"{what}: HTTP {response.status_code} {_message(response)}".strip()
+                    )
+                if response.status_code not in RETRIED_STATUSES:
+                    raise RestError(
+                        f"{what}: HTTP {response.status_code} {_message(response)}".strip()
+                    )
+                reason = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("Retry-After")
+            if attempt == self.max_retries:
+                raise RestError(f"{what}: gave up after {attempt + 1} attempts ({reason})")
+            delay = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
+            if retry_after and retry_after.strip().isdigit():
+                delay = min(self.max_backoff_seconds, max(delay, float(retry_after)))
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def minute_bars(self, ticker: str, day: date, adjusted: bool | None = False) -> list[dict]:
+        """Every minute bar of ``ticker`` on ``day``, following ``next_url`` pages."""
+        what = f"REST {ticker} {day}"
+        path = f"/v2/aggs/ticker/{ticker}/range/1/minute/{day.isoformat()}/{day.isoformat()}"
+        params = {"sort": "asc", "limit": str(PAGE_LIMIT)}
+        if adjusted is not None:
+            params["adjusted"] = "true" if adjusted else "false"
+        results: list[dict] = []
+        for _ in range(self.max_pages):
+            body = self._get(path, params, what)
+            page = body.get("results") or []
+            if not isinstance(page, list):
+                raise RestError(f"{what}: malformed body, 'results' is not a list")
+            results.extend(page)
+            next_url = body.get("next_url")
+            if not next_url:
+                return results
+            path, params = _relative(next_url), {}
+        raise RestError(f"{what}: more than {self.max_pages} pages, stopping")
+
+
+REST_BAR_FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume",
+                   "vw": "vwap", "n": "transactions", "t": "timestamp"}  # fmt: skip
+
+
+def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str) -> pa.Table:
+    """REST results as rows of the bars schema (``t`` is already milliseconds)."""
+    try:
+        columns = {name: [r.get(key) for r in results] for key, name in REST_BAR_FIELDS.items()}
+        table = pa.table(
+            {
+                "symbol": pa.array([symbol] * len(results), pa.string()),
+                "underlying": pa.array([underlying] * len(results), pa.string()),
+                **{name: values for name, values in columns.items()},
+            }
+        )
+        return table.select(BARS_SCHEMA.names).cast(BARS_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
+        raise RestError(f"{what}: malformed bar in response ({error})") from None
+
+
+def fetch_rest_day(
+    client: RestAggregates, dataset: Dataset, day: date, underlyings: frozenset[str]
+) -> ParsedDay:
+    """One dataset's day from REST for the underlyings, checked like a flat file's rows."""
+    started = time.perf_counter()
+    tables = []
+    for symbol in sorted(underlyings):
+        ticker = dataset.tickers.ticker(symbol)
+        what = f"REST {ticker} {day}"
+        # Flat files are unadjusted; indices take no `adjusted` parameter at all.
+        results = client.minute_bars(
+            ticker, day, adjusted=None if dataset.loads == "index" else False
+        )
+        table = rest_bars_table(results, symbol, symbol, what)
+        tables.append(table.set_column(2, "timestamp", pc.multiply(table["timestamp"], NS_PER_MS)))
+    if not tables or not sum(t.num_rows for t in tables):
+        return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
+    parsed = finalize_bars(
+        pa.concat_tables(tables), dataset.window(day), RowChecks(), f"REST {dataset.name} {day}"
+    )
+    parsed.seconds = time.perf_counter() - started
+    return parsed

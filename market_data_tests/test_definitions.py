@@ -1,0 +1,35 @@
+"""The code location loads, and its graph has the keys other tools rely on."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from market_data.datasets import DATASETS
+from market_data.definitions import defs
+
+
+def test_definitions_load_with_the_contracted_keys():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    expected = {"historical_bars"} | {
+        f"{d}_{layer}" for d in DATASETS for layer in ("day_file", "bars")
+    }
+    assert keys == expected
+    upstream = graph.get(AssetKey("historical_bars")).parent_keys
+    assert upstream == {AssetKey(f"{d}_bars") for d in DATASETS}
+    for name in DATASETS:
+        assert graph.get(AssetKey(f"{name}_bars")).parent_keys == {AssetKey(f"{name}_day_file")}
+
+
+def test_partitions_are_new_york_days():
+    partitions = defs.resolve_assets_def("historical_bars").partitions_def
+    assert partitions.timezone == "America/New_York"
+    assert partitions.get_partition_key_for_timestamp(1732294800.0) == "2024-11-22"  # 12:00 ET
+
+
+def test_no_secret_is_baked_into_resource_config(monkeypatch):
+    monkeypatch.setenv("MASSIVE_AWS_SECRET_KEY", "super-secret-value")
+    from market_data.defs.resources import resources_from_env
+
+    flat_files = resources_from_env()["flat_files"]
+    assert "super-secret-value" not in repr(flat_files.secret_key)
