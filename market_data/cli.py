@@ -61,9 +61,9 @@ def run_chain(start: date, end: date, tags: dict[str, str] | None = None) -> boo
         for event in result.all_events:
             if event.is_step_failure and event.step_key:
                 error = event.event_specific_data.error  # type: ignore[union-attr]
-                print(
-                    f"  {event.step_key}: {error.message.strip().splitlines()[-1]}", file=sys.stderr
-                )
+                while error.cause is not None:  # the project's own error, not Dagster's wrapper
+                    error = error.cause
+                print(f"  {event.step_key}: {error.message.strip()}", file=sys.stderr)
     return result.success
 
 

@@ -5,6 +5,7 @@ Each test gets its own database and its own bucket, so tests never see each othe
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import tempfile
@@ -21,6 +22,9 @@ from moto.server import ThreadedMotoServer
 from market_data.local.postgres import EmbeddedPostgres
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
 
 
 def free_port() -> int:

@@ -59,6 +59,8 @@ def for_each_day(
         try:
             result = step(day)
         except Exception as error:
+            if day.isoformat() in str(error):
+                raise  # the message names the day already
             raise PartitionFailed(f"{label} {day}: {error}") from error
         context.log.info(
             f"[{i}/{len(days)}] {label} {day}: {describe(result)} "
@@ -100,21 +102,24 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         ),
     )
     def day_file(
-        context: AssetExecutionContext, flat_files: FlatFilesResource
+        context: AssetExecutionContext, flat_files: FlatFilesResource, rest_api: RestApiResource
     ) -> MaterializeResult:
         client = flat_files.get_client()
         landing_root = flat_files.landing_root()
+        policy = rest_api.policy()
         landed = for_each_day(
             context,
             f"{dataset.name} day file",
-            lambda day: land_day_file(dataset, day, client, flat_files.bucket, landing_root),
-            lambda f: (
-                "no file (no session)"
-                if f.missing
-                else f"{f.size:,} bytes, {'downloaded' if f.downloaded else 'unchanged'}"
+            lambda day: land_day_file(
+                dataset, day, client, flat_files.bucket, landing_root, policy
+            ),
+            lambda r: (
+                r[1].reason
+                if r[0].missing
+                else f"{r[0].size:,} bytes, {'downloaded' if r[0].downloaded else 'unchanged'}"
             ),
         )
-        files = [f for _, f in landed]
+        files = [f for _, (f, _) in landed]
         metadata = {
             **_days_metadata(d for d, _ in landed),
             "source": MetadataValue.text(flat_files.describe()),
@@ -124,10 +129,10 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "bytes": MetadataValue.int(sum(f.size for f in files)),
             "seconds": MetadataValue.float(round(sum(f.seconds for f in files), 3)),
         }
-        if len(files) == 1:
-            only = files[0]
+        if len(landed) == 1:
+            only, choice = landed[0][1]
             metadata["key"] = MetadataValue.text(only.key)
-            metadata["source_choice"] = MetadataValue.text(landed[0][1][1].reason)
+            metadata["source_choice"] = MetadataValue.text(choice.reason)
             if only.path is not None:
                 metadata["path"] = MetadataValue.path(str(only.path))
                 metadata["etag"] = MetadataValue.text(only.etag or "")

@@ -17,7 +17,12 @@ from dagster import DagsterInstance, materialize
 from market_data.calendar import day_window
 from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, SYMBOLS_TAG, historical_bars
-from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
+from market_data.defs.resources import (
+    BarStoreResource,
+    FlatFilesResource,
+    RestApiResource,
+    WarehouseResource,
+)
 from market_data.local.generate import generate_source
 from market_data.warehouse.watchlist import add_to_watchlist
 
@@ -52,6 +57,7 @@ def env(db, database_url, s3_client, s3_endpoint, bucket, source_dir, tmp_path):
         ),
         "warehouse": WarehouseResource(database_url=database_url),
         "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
+        "rest_api": RestApiResource(),  # no key: REST disabled
     }
     return resources
 
@@ -196,8 +202,10 @@ def test_a_missing_file_on_a_session_day_fails_and_loads_nothing(env, db, s3_cli
     result = run(env, day="2025-11-26")
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "stocks day file 2025-11-26" in str(failure.event_specific_data.error.message)
-    assert "not in the bucket" in str(failure.event_specific_data.error.message)
+    assert failure.step_key == "stocks_day_file"
+    message = failure.event_specific_data.error.cause.message
+    assert message.startswith("market_data.pipeline.FileNotPublished: stocks 2025-11-26: ")
+    assert "us_stocks_sip/minute_aggs_v1/2025/11/2025-11-26.csv.gz is not published" in message
     assert db.execute("SELECT count(*) FROM historical_bars").fetchone() == (0,)
 
 
