@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -55,7 +56,12 @@ def run_chain(start: date, end: date, tags: dict[str, str] | None = None) -> boo
         **(tags or {}),
     }
     print(f"materializing *historical_bars for {start} … {end} ({(end - start).days + 1} days)")
-    result = job.execute_in_process(instance=instance, tags=run_tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance,
+        tags=run_tags,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
     print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     if not result.success:
         for event in result.all_events:
@@ -189,7 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("market_data").setLevel(level)
+    if not args.verbose:
+        from dagster import BetaWarning, PreviewWarning
+
+        warnings.filterwarnings("ignore", category=BetaWarning)
+        warnings.filterwarnings("ignore", category=PreviewWarning)
     settings.load_env_file()
     try:
         return args.func(args)

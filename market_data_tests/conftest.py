@@ -23,7 +23,6 @@ from market_data.local.postgres import EmbeddedPostgres
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 
-
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
 
 
