@@ -7,13 +7,14 @@ range (single-run backfills); each day is handled, and loaded, on its own.
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import TypeVar
 
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -30,6 +31,12 @@ from market_data.defs.resources import (
 )
 from market_data.pipeline import build_bars, land_day_file, load_bars
 from market_data.warehouse.watchlist import Watchlist, read_watchlist
+
+# Stale when nothing was loaded between the close and 19:00 ET on a weekday: the daily
+# 17:00 run loads the day (from REST until its file is out).
+LATEST_SESSION_BY_EVENING = FreshnessPolicy.cron(
+    deadline_cron="0 19 * * 1-5", lower_bound_delta=timedelta(hours=3), timezone="America/New_York"
+)
 
 # A run tagged with symbols loads only those (the watchlist sensor, ``market-data backfill``).
 SYMBOLS_TAG = "market_data/symbols"
@@ -202,6 +209,7 @@ DATASET_ASSETS = [a for dataset in DATASETS.values() for a in build_dataset_asse
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"postgres"},
+    freshness_policy=LATEST_SESSION_BY_EVENING,
     description=(
         "Every dataset's bars of the day in PostgreSQL's historical_bars, replaced in one "
         "transaction per day (COPY into staging, then one upsert)."
