@@ -11,7 +11,7 @@ from market_data.calendar import day_window
 from market_data.datasets import DATASETS
 from market_data.transform.parse import BARS_SCHEMA
 from market_data.warehouse.load import DatasetBars, load_day
-from market_data.warehouse.schema import apply_schema
+from market_data.warehouse.schema import SQL_DIR, apply_schema
 
 DAY = date(2025, 11, 25)
 WINDOW = day_window(DAY)
@@ -49,7 +49,8 @@ def table_rows(db, symbol: str | None = None):
 def test_schema_is_applied_once(db):
     assert apply_schema(db) == []
     names = [r[0] for r in db.execute("SELECT name FROM schema_migrations ORDER BY name")]
-    assert names == ["001_watchlist.sql", "002_historical_bars.sql"]
+    assert names == [p.name for p in sorted((SQL_DIR).glob("*.sql"))]
+    assert names[:2] == ["001_watchlist.sql", "002_historical_bars.sql"]
 
 
 def test_verification_query_runs_unchanged(db):
