@@ -103,8 +103,10 @@ class RestAggregates:
                     except ValueError:
                         raise RestError(f"{what}: response is not JSON") from None
                 if response.status_code in (401, 403):
+                    message = _message(response)
+                    hint = " (outside the plan's history)" if "timeframe" in message else ""
                     raise RestAuthError(
-                        f"{what}: HTTP {response.status_code} {_message(response)}".strip()
+                        f"{what}: HTTP {response.status_code} {message}{hint}".strip()
                     )
                 if response.status_code not in RETRIED_STATUSES:
                     raise RestError(
