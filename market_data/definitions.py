@@ -1,17 +1,17 @@
 """The one place where market-data's Dagster definitions are assembled."""
 
-from __future__ import annotations
-
 from dagster import Definitions
 
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
-from market_data.defs.jobs import historical_bars_job
+from market_data.defs.jobs import bars_job, day_files_job, historical_bars_job, retention_job
 from market_data.defs.resources import resources_from_env
-from market_data.defs.sensors import flat_file_supersedes_rest
+from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
+from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill
 
 defs = Definitions(
     assets=[*DATASET_ASSETS, historical_bars],
-    jobs=[historical_bars_job],
-    sensors=[flat_file_supersedes_rest],
+    jobs=[historical_bars_job, day_files_job, bars_job, retention_job],
+    schedules=[daily_after_close, weekly_bulk, weekly_retention],
+    sensors=[watchlist_backfill, flat_file_supersedes_rest],
     resources=resources_from_env(),
 )

@@ -1,11 +1,79 @@
-"""Jobs: the whole chain from day files to ``historical_bars``, for a day or a range."""
+"""Jobs: the whole chain, its layers on their own, and retention."""
 
-from __future__ import annotations
+from datetime import timedelta
 
-from dagster import AssetSelection, define_asset_job
+from dagster import (
+    AssetSelection,
+    Config,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    define_asset_job,
+    job,
+    op,
+)
+
+from market_data.calendar import NEW_YORK, day_window, today_in_new_york
+from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
+from market_data.warehouse.retention import prune_bars, prune_day_files
 
 historical_bars_job = define_asset_job(
     name="historical_bars_job",
     selection=AssetSelection.assets("historical_bars").upstream(),
     description="Download, parse and load every dataset for the selected days.",
 )
+
+day_files_job = define_asset_job(
+    name="day_files_job",
+    selection=AssetSelection.groups("raw_files"),
+    description="Download the day files only (market-data download).",
+)
+
+bars_job = define_asset_job(
+    name="bars_job",
+    selection=AssetSelection.groups("bars"),
+    description="Parse landed day files into bars only (market-data parse).",
+)
+
+
+class RetentionConfig(Config):
+    days: int = 365
+
+
+@op(description="Removes bars, landing files and Parquet older than the retention period.")
+def prune_old_data(
+    context: OpExecutionContext,
+    config: RetentionConfig,
+    warehouse: WarehouseResource,
+    flat_files: FlatFilesResource,
+    bar_store: BarStoreResource,
+) -> Output[None]:
+    if config.days < 1:
+        raise ValueError(f"retention of {config.days} days would remove everything")
+    cutoff_day = today_in_new_york() - timedelta(days=config.days)
+    cutoff_ms = day_window(cutoff_day).start_ms
+    with warehouse.connection() as conn:
+        bars = prune_bars(conn, cutoff_ms)
+    landing = prune_day_files(flat_files.landing_root(), cutoff_day)
+    parquet = prune_day_files(bar_store.store().root, cutoff_day)
+    context.log.info(
+        f"retention before {cutoff_day} ({NEW_YORK.key}): {bars.rows_deleted:,} bars removed, "
+        f"{len(bars.partitions_dropped)} month partitions dropped, "
+        f"{landing.files_removed + parquet.files_removed} files removed"
+    )
+    return Output(
+        None,
+        metadata={
+            "cutoff_day": MetadataValue.text(cutoff_day.isoformat()),
+            "bars_removed": MetadataValue.int(bars.rows_deleted),
+            "partitions_dropped": MetadataValue.text(", ".join(bars.partitions_dropped) or "-"),
+            "landing_files_removed": MetadataValue.int(landing.files_removed),
+            "parquet_files_removed": MetadataValue.int(parquet.files_removed),
+            "bytes_freed": MetadataValue.int(landing.bytes_freed + parquet.bytes_freed),
+        },
+    )
+
+
+@job(description="Retention: keeps a year (configurable) of bars, landing files and Parquet.")
+def retention_job() -> None:
+    prune_old_data()

@@ -1,10 +1,61 @@
 """Sensors: runs that start themselves when the outside world changes."""
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+import json
+import os
+from datetime import timedelta
 
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from market_data.calendar import today_in_new_york
+from market_data.defs.assets import SYMBOLS_TAG
 from market_data.defs.jobs import historical_bars_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
+from market_data.defs.schedules import range_run_request
 from market_data.supersession import published_rest_days, rest_sourced_days
+from market_data.warehouse.watchlist import read_watchlist, watchlist_state
+
+# How far back a symbol new to the watchlist is loaded.
+WATCHLIST_BACKFILL_DAYS = int(os.environ.get("MARKET_DATA_WATCHLIST_BACKFILL_DAYS", "90") or 90)
+
+
+@sensor(
+    job=historical_bars_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Backfills the recent history of symbols added to the watchlist (or given options), "
+        "without reloading the symbols already there."
+    ),
+)
+def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseResource):
+    with warehouse.connection() as conn:
+        watchlist = read_watchlist(conn)
+    if watchlist.invalid:
+        context.log.warning(f"skipping invalid watchlist symbols: {', '.join(watchlist.invalid)}")
+    current = watchlist_state(watchlist)
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    cursor = json.dumps(sorted(current))
+    removed = sorted(seen - current)
+    if removed:
+        context.log.info(f"no longer loaded (rows kept until retention): {', '.join(removed)}")
+    added = sorted({entry.split("+")[0] for entry in current - seen})
+    if not added:
+        return SensorResult(skip_reason="no new watchlist symbols", cursor=cursor)
+    end = today_in_new_york() - timedelta(days=1)
+    start = end - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1)
+    request = range_run_request(
+        start, end, f"added to the watchlist: {', '.join(added)}",
+        run_key=f"watchlist:{','.join(added)}:{end}",
+    )  # fmt: skip
+    request = request.with_replaced_attrs(tags={**request.tags, SYMBOLS_TAG: ",".join(added)})
+    return SensorResult(run_requests=[request], cursor=cursor)
 
 
 @sensor(

@@ -37,6 +37,11 @@ class Watchlist:
         return Watchlist(entries=chosen, invalid=[])
 
 
+def watchlist_state(watchlist: Watchlist) -> set[str]:
+    """What a change of the watchlist is measured by: symbols, and which have options."""
+    return {e.symbol + ("+options" if e.include_options else "") for e in watchlist.entries}
+
+
 def read_watchlist(conn: psycopg.Connection) -> Watchlist:
     entries: list[WatchlistEntry] = []
     invalid: list[str] = []

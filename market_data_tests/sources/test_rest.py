@@ -83,7 +83,8 @@ def test_403_fails_at_once_with_the_message(server):
     body = {"status": "NOT_AUTHORIZED", "message": "Your plan doesn't include this data timeframe."}
     server.queue_fault(403, json.dumps(body))
     with pytest.raises(
-        RestAuthError, match=r"HTTP 403 Your plan doesn't include this data timeframe\. \(outside the plan's history\)"
+        RestAuthError,
+        match=r"HTTP 403 Your plan doesn't include this data timeframe\. \(outside the plan's history\)",
     ):
         client(server).minute_bars("SPY", DAY)
     assert len(server.state.requests) == 1

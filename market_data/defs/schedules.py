@@ -1,0 +1,72 @@
+"""Schedules (America/New_York): the day after the close, and the week on Monday morning.
+
+Each requests one run over a range of partitions (the assets' single-run backfill
+policy), so every day's partition status shows in the UI.
+"""
+
+from datetime import date, timedelta
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    schedule,
+)
+
+from market_data.calendar import NEW_YORK
+from market_data.defs.jobs import historical_bars_job, retention_job
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def range_run_request(start: date, end: date, reason: str, run_key: str) -> RunRequest:
+    return RunRequest(
+        run_key=run_key,
+        tags={
+            RANGE_START_TAG: start.isoformat(),
+            RANGE_END_TAG: end.isoformat(),
+            "market_data/reason": reason,
+        },
+    )
+
+
+def _today(context: ScheduleEvaluationContext) -> date:
+    return context.scheduled_execution_time.astimezone(NEW_YORK).date()
+
+
+@schedule(
+    job=historical_bars_job,
+    cron_schedule="0 17 * * *",
+    execution_timezone="America/New_York",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="17:00 ET: yesterday (its flat file) and today (REST until published).",
+)
+def daily_after_close(context: ScheduleEvaluationContext) -> RunRequest:
+    today = _today(context)
+    return range_run_request(today - timedelta(days=1), today, "daily after the close",
+                             f"daily:{today}")  # fmt: skip
+
+
+@schedule(
+    job=historical_bars_job,
+    cron_schedule="0 6 * * 1",
+    execution_timezone="America/New_York",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Monday 06:00 ET: the last 7 days again, picking up republished files.",
+)
+def weekly_bulk(context: ScheduleEvaluationContext) -> RunRequest:
+    today = _today(context)
+    return range_run_request(today - timedelta(days=7), today - timedelta(days=1),
+                             "weekly bulk", f"weekly:{today}")  # fmt: skip
+
+
+@schedule(
+    job=retention_job,
+    cron_schedule="30 6 * * 1",
+    execution_timezone="America/New_York",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Monday 06:30 ET, after the weekly run: retention (365 days).",
+)
+def weekly_retention(context: ScheduleEvaluationContext) -> RunRequest:
+    return RunRequest(run_key=f"retention:{_today(context)}")

@@ -1,0 +1,76 @@
+"""Retention: bars, landing files and Parquet older than the cut-off are removed.
+
+``historical_bars`` is range-partitioned by month, so whole months older than the
+cut-off are dropped (cheap at any size) and only the month straddling it is deleted
+from row by row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+_BOUNDS = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
+_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.")
+
+
+@dataclass
+class PruneResult:
+    partitions_dropped: list[str] = field(default_factory=list)
+    rows_deleted: int = 0
+    files_removed: int = 0
+    bytes_freed: int = 0
+
+
+def month_partitions(conn: psycopg.Connection) -> list[tuple[str, int, int]]:
+    """(name, from_ms, to_ms) of each partition of historical_bars."""
+    rows = conn.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
+        " JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'historical_bars'::regclass ORDER BY c.relname"
+    ).fetchall()
+    parts = []
+    for name, bound in rows:
+        match = _BOUNDS.search(bound or "")
+        if match:
+            parts.append((name, int(match.group(1)), int(match.group(2))))
+    return parts
+
+
+def prune_bars(conn: psycopg.Connection, cutoff_ms: int) -> PruneResult:
+    """Remove every bar starting before ``cutoff_ms``, in one transaction."""
+    result = PruneResult()
+    with conn.transaction():
+        conn.execute("LOCK TABLE historical_bars IN SHARE ROW EXCLUSIVE MODE")
+        for name, _start, end in month_partitions(conn):
+            if end <= cutoff_ms:
+                count = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
+                ).fetchone()
+                result.rows_deleted += count[0] if count else 0
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                result.partitions_dropped.append(name)
+        deleted = conn.execute(
+            'DELETE FROM historical_bars WHERE "timestamp" < %s', (cutoff_ms,)
+        ).rowcount
+        result.rows_deleted += max(deleted, 0)
+    return result
+
+
+def prune_day_files(root: Path, cutoff: date) -> PruneResult:
+    """Remove files named ``YYYY-MM-DD.*`` (day files, manifests, Parquet) before ``cutoff``."""
+    result = PruneResult()
+    if not root.exists():
+        return result
+    for path in root.rglob("*"):
+        match = _DAY_FILE.match(path.name)
+        if path.is_file() and match and date.fromisoformat(match.group(1)) < cutoff:
+            result.bytes_freed += path.stat().st_size
+            path.unlink()
+            result.files_removed += 1
+    return result

@@ -1,0 +1,84 @@
+"""The watchlist sensor and the schedules, evaluated against a real database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+
+from market_data.calendar import NEW_YORK, today_in_new_york
+from market_data.definitions import defs
+from market_data.defs.assets import SYMBOLS_TAG
+from market_data.defs.resources import WarehouseResource
+from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
+from market_data.defs.sensors import WATCHLIST_BACKFILL_DAYS, watchlist_backfill
+from market_data.warehouse.watchlist import add_to_watchlist
+
+START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def tick(database_url: str, cursor: str | None):
+    context = build_sensor_context(
+        instance=DagsterInstance.ephemeral(),
+        cursor=cursor,
+        definitions=defs,
+        resources={"warehouse": WarehouseResource(database_url=database_url)},
+    )
+    return watchlist_backfill(context)
+
+
+def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_url):
+    add_to_watchlist(db, "SPX")
+    first = tick(database_url, None)
+    [request] = first.run_requests
+    assert request.tags[SYMBOLS_TAG] == "SPX"
+    yesterday = today_in_new_york() - timedelta(days=1)
+    assert request.tags[END] == yesterday.isoformat()
+    assert (
+        request.tags[START] == (yesterday - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1)).isoformat()
+    )
+
+    # A new evaluation (a restarted daemon) with the stored cursor: nothing new, no run.
+    again = tick(database_url, first.cursor)
+    assert again.run_requests in (None, []) and again.skip_reason is not None
+
+    add_to_watchlist(db, "QQQ")
+    add_to_watchlist(db, "SPY", include_options=True)
+    second = tick(database_url, first.cursor)
+    [request] = second.run_requests
+    assert request.tags[SYMBOLS_TAG] == "QQQ,SPY"  # SPX is not reloaded
+
+    # Options switched on for a symbol already there: that symbol alone.
+    db.execute("UPDATE watchlist SET include_options = true WHERE symbol = 'QQQ'")
+    [request] = tick(database_url, second.cursor).run_requests
+    assert request.tags[SYMBOLS_TAG] == "QQQ"
+
+
+def test_removed_and_invalid_symbols_request_nothing(db, database_url):
+    add_to_watchlist(db, "SPX")
+    cursor = tick(database_url, None).cursor
+    db.execute("DELETE FROM watchlist WHERE symbol = 'SPX'")
+    db.execute("INSERT INTO watchlist(symbol) VALUES ('bad symbol; --'), ('../x')")
+    result = tick(database_url, cursor)
+    assert not result.run_requests
+    assert result.cursor == "[]"
+
+
+def at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=NEW_YORK)
+
+
+def test_schedules_request_the_documented_days():
+    assert daily_after_close.cron_schedule == "0 17 * * *"
+    assert weekly_bulk.cron_schedule == "0 6 * * 1"
+    assert {s.execution_timezone for s in (daily_after_close, weekly_bulk, weekly_retention)} == {
+        "America/New_York"
+    }
+    daily = daily_after_close(
+        build_schedule_context(scheduled_execution_time=at(date(2025, 11, 25), 17))
+    )
+    assert (daily.tags[START], daily.tags[END]) == ("2025-11-24", "2025-11-25")
+    weekly = weekly_bulk(build_schedule_context(scheduled_execution_time=at(date(2025, 11, 24), 6)))
+    assert (weekly.tags[START], weekly.tags[END]) == ("2025-11-17", "2025-11-23")
+    assert weekly_retention.job_name == "retention_job"
+    assert defs.resolve_schedule_def("daily_after_close").default_status.value == "RUNNING"
