@@ -1,5 +1,9 @@
-"""The ``market-data`` command line. Every command that changes data runs through Dagster,
-so its runs are in the instance's history and the UI shows them."""
+"""The ``market-data`` command line (the existing deployments' commands, kept).
+
+Every command that changes data runs as a Dagster run on the project's instance, so
+it shows in the UI's history, and prints its progress here: ``[i/n]`` per day with
+rows and timings. A failure ends with a one-line reason per failed step and exit 1.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,21 @@ import sys
 import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from market_data import settings
 from market_data.calendar import parse_day, today_in_new_york
 
 log = logging.getLogger("market_data")
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+SYMBOLS_TAG = "market_data/symbols"
+DEMO_WATCHLIST = (("SPX", False), ("NDX", False), ("SPY", True), ("QQQ", False))
+
+
+class UsageError(ValueError):
+    """Bad command-line input, reported as one line."""
 
 
 def _day(text: str) -> date:
@@ -27,164 +41,238 @@ def _symbols(text: str) -> list[str]:
     from market_data.datasets import InvalidSymbolError, normalize_symbol
 
     try:
-        return [normalize_symbol(s) for s in text.split(",") if s.strip()]
+        symbols = [normalize_symbol(s) for s in text.split(",") if s.strip()]
     except InvalidSymbolError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    if not symbols:
+        raise argparse.ArgumentTypeError("no symbols given")
+    return symbols
 
 
-def resolve_range(start: date | None, end: date | None, days: int | None) -> tuple[date, date]:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def resolve_range(
+    start: date | None, end: date | None, days: int | None, *, until_today: bool = False
+) -> tuple[date, date]:
     """``--start/--end``, or the last ``--days`` days up to yesterday (New York)."""
+    from market_data.defs.partitions import START_DATE
+
+    today = today_in_new_york()
     if start is None and days is None:
-        raise ValueError("give --start (and --end) or --days")
-    end = end or today_in_new_york() - timedelta(days=1)
-    start = start or end - timedelta(days=days - 1)
+        raise UsageError("give --start (and --end) or --days")
+    end = end or (today if until_today else today - timedelta(days=1))
+    start = start or end - timedelta(days=days - 1)  # type: ignore[operator]
+    first = date.fromisoformat(START_DATE)
     if start > end:
-        raise ValueError(f"--start {start} is after --end {end}")
+        raise UsageError(f"--start {start} is after --end {end}")
+    if start < first:
+        raise UsageError(f"--start {start} is before the first partition, {first} "
+                         "(MARKET_DATA_START_DATE)")  # fmt: skip
+    if end > today:
+        raise UsageError(f"--end {end} is in the future (today is {today} in New York)")
     return start, end
 
 
-def run_chain(start: date, end: date, tags: dict[str, str] | None = None) -> bool:
-    """Materialize ``*historical_bars`` for the days as one Dagster run."""
+def _error_text(event: Any) -> str:
+    error = event.event_specific_data.error
+    while error.cause is not None:  # the project's own error, not Dagster's wrapper
+        error = error.cause
+    return error.message.strip()
+
+
+def run_job(
+    job_name: str,
+    *,
+    days: tuple[date, date] | None = None,
+    tags: dict[str, str] | None = None,
+    assets: list[str] | None = None,
+    run_config: dict | None = None,
+) -> bool:
+    """Execute one of the project's jobs as a run on the instance; True on success."""
+    from dagster import AssetKey
+
     from market_data.definitions import defs
     from market_data.instance import get_instance
 
-    instance = get_instance()
-    job = defs.resolve_job_def("historical_bars_job")
-    run_tags = {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-        **(tags or {}),
-    }
-    print(f"materializing *historical_bars for {start} … {end} ({(end - start).days + 1} days)")
-    result = job.execute_in_process(
-        instance=instance,
+    run_tags = dict(tags or {})
+    if days:
+        start, end = days
+        run_tags |= {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+        print(f"{job_name}: {start} … {end} ({(end - start).days + 1} days)")
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=get_instance(),
         tags=run_tags,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        asset_selection=[AssetKey(a) for a in assets] if assets else None,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}} | (run_config or {}),
         raise_on_error=False,
     )
     print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure and event.step_key:
-                error = event.event_specific_data.error  # type: ignore[union-attr]
-                while error.cause is not None:  # the project's own error, not Dagster's wrapper
-                    error = error.cause
-                print(f"  {event.step_key}: {error.message.strip()}", file=sys.stderr)
+    for event in result.all_events:
+        if event.is_step_failure and event.step_key:
+            print(f"  {event.step_key}: {_error_text(event)}", file=sys.stderr)
     return result.success
 
 
-def print_table_summary() -> None:
-    from market_data.defs.resources import resources_from_env
+def _datasets(name: str) -> list[str]:
+    from market_data.datasets import DATASETS, get_dataset
 
-    query = (
-        "SELECT symbol, timeframe, COUNT(*) as rows, MIN(to_timestamp(timestamp/1000)) as oldest_date,"
-        " MAX(to_timestamp(timestamp/1000)) as newest_date FROM historical_bars"
-        " GROUP BY symbol, timeframe ORDER BY symbol, timeframe"
-    )
-    warehouse = resources_from_env()["warehouse"]
-    with warehouse.connection() as conn:
-        rows = conn.execute(query).fetchall()
-        options = conn.execute(
-            "SELECT underlying, COUNT(DISTINCT symbol), COUNT(*) FROM historical_bars"
-            " WHERE dataset = 'options' GROUP BY underlying ORDER BY underlying"
-        ).fetchall()
-    stock_rows = [r for r in rows if not r[0].startswith("O:")]
-    print(
-        f"\n{'symbol':<10}{'timeframe':<10}{'rows':>9}  {'oldest bar (UTC)':<26}{'newest bar (UTC)'}"
-    )
-    for symbol, timeframe, count, oldest, newest in stock_rows:
-        print(
-            f"{symbol:<10}{timeframe:<10}{count:>9,}  {oldest:%Y-%m-%d %H:%M:%S%z}  "
-            f"{newest:%Y-%m-%d %H:%M:%S%z}"
-        )
-    for underlying, contracts, count in options:
-        print(f"{underlying} options: {contracts:,} contracts, {count:,} bars")
+    return list(DATASETS) if name == "all" else [get_dataset(name).name]
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from market_data.defs.resources import resources_from_env
-    from market_data.local.demo_source import DEMO_END, DEMO_START
-    from market_data.warehouse.watchlist import add_to_watchlist
+def _warehouse():
+    """The warehouse for direct reads (outside a run, EnvVars are not resolved)."""
+    from market_data.defs.resources import WarehouseResource
 
-    warehouse = resources_from_env()["warehouse"]
-    with warehouse.connection() as conn:
-        for symbol, options in (("SPX", False), ("NDX", False), ("SPY", True), ("QQQ", False)):
-            add_to_watchlist(conn, symbol, include_options=options)
-    print("watchlist: SPX, NDX, SPY (with options), QQQ")
-    ok = run_chain(DEMO_START, DEMO_END)
-    print_table_summary()
-    print("\nOpen the UI with: market-data ui")
+    return WarehouseResource(database_url=settings.database_url())
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    days = resolve_range(args.start, args.end, args.days)
+    assets = [f"{d}_day_file" for d in _datasets(args.dataset)]
+    return 0 if run_job("day_files_job", days=days, assets=assets) else 1
+
+
+def _landed_days(dataset: str) -> tuple[date, date]:
+    """The first and last day with a landed file, for ``parse`` without dates."""
+    from market_data.datasets import get_dataset
+    from market_data.defs.resources import FlatFilesResource
+
+    description = get_dataset(dataset)
+    root = FlatFilesResource().landing_root() / description.prefix / description.table
+    days = sorted(parse_day(p.name[:10]) for p in root.rglob("*.csv.gz"))
+    if not days:
+        raise UsageError(f"no landed {dataset} files under {root}: run market-data download first")
+    return days[0], days[-1]
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    ok = True
+    for dataset in _datasets(args.dataset):
+        if args.start or args.days:
+            days = resolve_range(args.start, args.end, args.days)
+        else:
+            days = _landed_days(dataset)
+        tags = {SYMBOLS_TAG: ",".join(args.symbols)} if args.symbols else {}
+        ok &= run_job("bars_job", days=days, tags=tags, assets=[f"{dataset}_bars"])
     return 0 if ok else 1
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    start, end = resolve_range(args.start, args.end, args.days)
-    return 0 if run_chain(start, end, {"market_data/symbols": ",".join(args.symbols)}) else 1
+    days = resolve_range(args.start, args.end, args.days)
+    tags = {SYMBOLS_TAG: ",".join(args.symbols)}
+    return 0 if run_job("historical_bars_job", days=days, tags=tags) else 1
+
+
+def cmd_backfill_watchlist(args: argparse.Namespace) -> int:
+    from market_data.warehouse.watchlist import read_watchlist
+
+    with _warehouse().connection() as conn:
+        watchlist = read_watchlist(conn)
+    if not watchlist.entries:
+        raise UsageError("the watchlist is empty: INSERT INTO watchlist(symbol) VALUES ('SPX')")
+    print(f"watchlist: {', '.join(watchlist.symbols)}")
+    days = resolve_range(args.start, args.end, args.days)
+    ok = run_job("historical_bars_job", days=days)
+    if ok and args.cleanup:
+        ok = _cleanup(args.retention_days)
+    return 0 if ok else 1
+
+
+def _cleanup(days: int) -> bool:
+    config = {"ops": {"prune_old_data": {"config": {"days": days}}}}
+    print(f"retention: removing data older than {days} days")
+    return run_job("retention_job", run_config=config)
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    return 0 if _cleanup(args.days) else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from market_data.verify import print_report
+
+    with _warehouse().connection() as conn:
+        return print_report(conn, symbols=args.symbols, sessions=args.days)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from market_data.local.demo_source import DEMO_END, DEMO_START
+    from market_data.verify import print_row_counts
+    from market_data.warehouse.watchlist import add_to_watchlist
+
+    with _warehouse().connection() as conn:
+        for symbol, options in DEMO_WATCHLIST:
+            add_to_watchlist(conn, symbol, include_options=options)
+    print("watchlist: SPX, NDX, SPY (with options), QQQ")
+    ok = run_job("historical_bars_job", days=(DEMO_START, DEMO_END))
+    with _warehouse().connection() as conn:
+        print_row_counts(conn)
+    print("\nOpen the UI with: market-data ui   (or make ui)")
+    return 0 if ok else 1
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Dagster webserver and daemon on the project's workspace and PostgreSQL instance."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import time
-    from pathlib import Path
+    from market_data.ui import serve
 
-    from market_data.instance import prepare_dagster_home
-
-    with socket.socket() as probe:
-        if probe.connect_ex((args.host, args.port)) == 0:
-            print(
-                f"market-data ui: port {args.port} on {args.host} is taken; use --port",
-                file=sys.stderr,
-            )
-            return 1
-    prepare_dagster_home()
-    workspace = str(Path(__file__).resolve().parents[1] / "workspace.yaml")
-    bindir = Path(sys.executable).parent
-    commands = [
-        [str(bindir / "dagster-webserver"), "-w", workspace, "-h", args.host, "-p", str(args.port)],
-        [str(bindir / "dagster-daemon"), "run", "-w", workspace],
-    ]
-    processes = [
-        subprocess.Popen(c, env=os.environ.copy(), start_new_session=True) for c in commands
-    ]
-    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops webserver and daemon)")
-    try:
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-        print("market-data ui: a Dagster process exited", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in processes:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    return serve(args.host, args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="market-data", description=__doc__)
-    parser.add_argument("--verbose", action="store_true", help="log debug detail")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="market-data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--verbose", action="store_true", help="debug logging and tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_range(p: argparse.ArgumentParser, what: str = "days") -> None:
+        p.add_argument("--start", "--startDate", type=_day, help=f"first of the {what}, YYYY-MM-DD")
+        p.add_argument("--end", "--endDate", type=_day,
+                       help="last day, YYYY-MM-DD (default: yesterday, New York)")  # fmt: skip
+        p.add_argument("--days", type=_positive, help="the last N days up to --end")
+
+    dataset_help = "indices, stocks, options, or all"
+    download = commands.add_parser("download", help="download day files into the landing area")
+    download.add_argument("--dataset", default="all", help=dataset_help)
+    add_range(download)
+    download.set_defaults(func=cmd_download)
+
+    parse = commands.add_parser("parse", help="parse landed day files into Parquet bars")
+    parse.add_argument("--dataset", default="all", help=dataset_help)
+    parse.add_argument("--symbols", type=_symbols, help="only these symbols (default: watchlist)")
+    add_range(parse)
+    parse.set_defaults(func=cmd_parse)
+
+    backfill = commands.add_parser(
+        "backfill", help="hybrid backfill of symbols: flat files, REST for recent days"
+    )
+    backfill.add_argument("--symbols", type=_symbols, required=True, help="e.g. SPX,NDX,SPY")
+    add_range(backfill)
+    backfill.set_defaults(func=cmd_backfill)
+
+    watch = commands.add_parser("backfill-watchlist", help="backfill every watchlist symbol")
+    add_range(watch)
+    watch.add_argument("--cleanup", action="store_true", help="run retention afterwards")
+    watch.add_argument("--retention-days", type=_positive, default=365,
+                       help="retention for --cleanup (default 365)")  # fmt: skip
+    watch.set_defaults(func=cmd_backfill_watchlist)
+
+    verify = commands.add_parser("verify", help="row counts and bars per day against the calendar")
+    verify.add_argument("--symbols", type=_symbols, help="only these symbols")
+    verify.add_argument("--days", type=_positive, default=10, help="sessions to show (default 10)")
+    verify.set_defaults(func=cmd_verify)
+
+    cleanup = commands.add_parser("cleanup", help="retention: remove data older than N days")
+    cleanup.add_argument("--days", type=_positive, default=365, help="keep this many days")
+    cleanup.set_defaults(func=cmd_cleanup)
 
     demo = commands.add_parser(
         "demo", help="embedded default end to end: local PostgreSQL, local S3, generated days"
     )
     demo.set_defaults(func=cmd_demo)
-
-    backfill = commands.add_parser("backfill", help="load the given symbols for a range of days")
-    backfill.add_argument("--symbols", type=_symbols, required=True, help="e.g. SPX,NDX,SPY")
-    backfill.add_argument("--days", type=int, help="the last N days up to yesterday")
-    backfill.add_argument("--start", "--startDate", type=_day, help="first day, YYYY-MM-DD")
-    backfill.add_argument("--end", "--endDate", type=_day, help="last day, YYYY-MM-DD")
-    backfill.set_defaults(func=cmd_backfill)
 
     ui = commands.add_parser("ui", help="Dagster webserver + daemon on the project's instance")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -195,9 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("market_data").setLevel(level)
+    logging.getLogger("market_data").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
         from dagster import BetaWarning, PreviewWarning
 

@@ -1,0 +1,74 @@
+"""How complete a day is: regular-session bars per symbol against the exchange calendar.
+
+A regular session has 390 one-minute bars (210 on an early close, none on a holiday).
+Indices publish a value every minute, so any gap is missing data; stocks may lack a
+bar in a minute without trades, so they are judged with a tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import psycopg
+
+from market_data.calendar import MS_PER_MINUTE, NEW_YORK, session
+
+
+@dataclass(frozen=True)
+class DayCoverage:
+    symbol: str
+    day: date
+    bars: int
+    expected: int
+    missing: list[tuple[int, int]] = field(default_factory=list)  # [start, end) ms ranges
+
+    @property
+    def share(self) -> float:
+        return self.bars / self.expected if self.expected else 1.0
+
+    def missing_text(self) -> str:
+        """Missing minutes as New York time ranges, e.g. ``11:00-11:59``."""
+
+        def hm(ms: int) -> str:
+            return datetime.fromtimestamp(ms / 1000, NEW_YORK).strftime("%H:%M")
+
+        return ", ".join(
+            hm(a) if b - a == MS_PER_MINUTE else f"{hm(a)}-{hm(b - MS_PER_MINUTE)}"
+            for a, b in self.missing
+        )
+
+
+def minute_ranges(starts: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted minute starts (ms) folded into [start, end) ranges."""
+    if starts.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(starts) != MS_PER_MINUTE) + 1
+    return [(int(chunk[0]), int(chunk[-1]) + MS_PER_MINUTE) for chunk in np.split(starts, breaks)]
+
+
+def session_coverage(
+    conn: psycopg.Connection, day: date, symbols: list[str], timeframe: str = "1m"
+) -> list[DayCoverage]:
+    """Each symbol's regular-session bars on ``day`` and the minutes it lacks."""
+    regular = session(day)
+    if regular is None:
+        return [DayCoverage(s, day, 0, 0) for s in symbols]
+    rows = conn.execute(
+        'SELECT symbol, "timestamp" FROM historical_bars WHERE symbol = ANY(%s)'
+        ' AND timeframe = %s AND "timestamp" >= %s AND "timestamp" < %s',
+        (symbols, timeframe, regular.open_ms, regular.close_ms),
+    ).fetchall()
+    found: dict[str, list[int]] = {s: [] for s in symbols}
+    for symbol, ts in rows:
+        found[symbol].append(ts)
+    expected = np.arange(regular.open_ms, regular.close_ms, MS_PER_MINUTE, dtype=np.int64)
+    result = []
+    for symbol in symbols:
+        present = np.array(sorted(found[symbol]), dtype=np.int64)
+        missing = np.setdiff1d(expected, present, assume_unique=True)
+        result.append(
+            DayCoverage(symbol, day, int(present.size), regular.minutes, minute_ranges(missing))
+        )
+    return result

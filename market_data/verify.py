@@ -1,0 +1,101 @@
+"""``market-data verify``: the row-count report and bars per day against the calendar."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+
+from market_data.calendar import is_session
+from market_data.quality import session_coverage
+
+# The existing deployments' verification query, unchanged.
+ROW_COUNTS = (
+    "SELECT symbol, timeframe, COUNT(*) as rows, MIN(to_timestamp(timestamp/1000)) as oldest_date,"
+    " MAX(to_timestamp(timestamp/1000)) as newest_date FROM historical_bars"
+    " GROUP BY symbol, timeframe ORDER BY symbol, timeframe;"
+)
+# An index day below this share of its session is an error, not a warning.
+ERROR_SHARE = 0.5
+
+
+def print_row_counts(conn: psycopg.Connection, symbols: list[str] | None = None) -> None:
+    rows = [r for r in conn.execute(ROW_COUNTS).fetchall() if not r[0].startswith("O:")]
+    if symbols:
+        rows = [r for r in rows if r[0] in symbols]
+    print(
+        f"\n{'symbol':<10}{'timeframe':<10}{'rows':>10}  {'oldest bar (UTC)':<26}newest bar (UTC)"
+    )
+    for symbol, timeframe, count, oldest, newest in rows:
+        print(f"{symbol:<10}{timeframe:<10}{count:>10,}  {oldest:%Y-%m-%d %H:%M%z}  "
+              f"{newest:%Y-%m-%d %H:%M%z}")  # fmt: skip
+    options = conn.execute(
+        "SELECT underlying, COUNT(DISTINCT symbol), COUNT(*) FROM historical_bars"
+        " WHERE dataset = 'options' GROUP BY underlying ORDER BY underlying"
+    ).fetchall()
+    for underlying, contracts, count in options:
+        if not symbols or underlying in symbols:
+            print(f"{underlying} options: {contracts:,} contracts, {count:,} bars")
+
+
+def _recent_sessions(count: int, until: date) -> list[date]:
+    days, day = [], until
+    for _ in range(count * 3 + 10):
+        if len(days) == count:
+            break
+        if is_session(day):
+            days.append(day)
+        day -= timedelta(days=1)
+    return sorted(days)
+
+
+def print_report(
+    conn: psycopg.Connection, symbols: list[str] | None = None, sessions: int = 10
+) -> int:
+    """Print both reports; 1 when an index lacks most of a session it should have, else 0.
+
+    Sessions are counted back from the newest bar in the table, since the table may lag.
+    """
+    print_row_counts(conn, symbols)
+    spans = {
+        symbol: (dataset, first, last)
+        for symbol, dataset, first, last in conn.execute(
+            "SELECT symbol, min(dataset),"
+            " (to_timestamp(min(\"timestamp\") / 1000.0) AT TIME ZONE 'America/New_York')::date,"
+            " (to_timestamp(max(\"timestamp\") / 1000.0) AT TIME ZONE 'America/New_York')::date"
+            " FROM historical_bars WHERE dataset <> 'options' GROUP BY symbol"
+        ).fetchall()
+        if not symbols or symbol in symbols
+    }
+    if not spans:
+        return 0
+    # The last sessions up to the newest bar loaded (not today: the table may lag).
+    days = _recent_sessions(sessions, max(last for _, _, last in spans.values()))
+    chosen = sorted(spans)
+    coverage = {d: {c.symbol: c for c in session_coverage(conn, d, chosen)} for d in days}
+    print(f"\nregular-session bars per day (last {len(days)} sessions)")
+    print(f"{'symbol':<10}" + "".join(f"{d:%m-%d}".rjust(9) for d in days))
+    for symbol in chosen:
+        print(
+            f"{symbol:<10}"
+            + "".join(
+                f"{coverage[d][symbol].bars}/{coverage[d][symbol].expected}".rjust(9) for d in days
+            )
+        )
+    # Indices are expected complete on every session inside the span they were loaded for.
+    gaps = [
+        coverage[d][symbol]
+        for symbol, (dataset, first, last) in sorted(spans.items())
+        if dataset == "indices"
+        for d in days
+        if first <= d <= last and coverage[d][symbol].share < 1
+    ]
+    errors = 0
+    for c in gaps:
+        level = "ERROR" if c.share < ERROR_SHARE else "WARN"
+        errors += level == "ERROR"
+        print(
+            f"{level} {c.symbol} {c.day}: {c.expected - c.bars} of {c.expected} minutes "
+            f"missing ({c.missing_text()})"
+        )
+    return 1 if errors else 0

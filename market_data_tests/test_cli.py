@@ -1,0 +1,155 @@
+"""Every ``market-data`` command end to end, as a separate process against real servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from market_data.calendar import day_window, today_in_new_york
+from market_data.datasets import DATASETS
+from market_data.local.generate import generate_source
+from market_data.warehouse.db import connect
+from market_data.warehouse.schema import apply_schema
+from market_data.warehouse.watchlist import add_to_watchlist
+
+WEEK = (date(2025, 11, 24), date(2025, 11, 28))
+
+
+@pytest.fixture(scope="module")
+def cli_env(pg_cluster, s3_endpoint, tmp_path_factory):
+    import boto3
+
+    home = tmp_path_factory.mktemp("home")
+    source = tmp_path_factory.mktemp("source")
+    generate_source(source, *WEEK)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="cli", aws_secret_access_key="cli-secret")  # fmt: skip
+    s3.create_bucket(Bucket="cli-flatfiles")
+    for path in source.rglob("*.csv.gz"):
+        s3.upload_file(str(path), "cli-flatfiles", path.relative_to(source).as_posix())
+    database_url = pg_cluster.ensure_database("cli_test")
+    with connect(database_url) as conn:
+        apply_schema(conn)
+        add_to_watchlist(conn, "SPX")
+        add_to_watchlist(conn, "SPY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASSIVE_", "DAGSTER_"))}
+    env |= {
+        "DATABASE_URL": database_url,
+        "MASSIVE_S3_ENDPOINT": s3_endpoint,
+        "MASSIVE_S3_BUCKET": "cli-flatfiles",
+        "MASSIVE_AWS_ACCESS_KEY": "cli",
+        "MASSIVE_AWS_SECRET_KEY": "cli-secret",
+        "MARKET_DATA_HOME": str(home),
+    }
+    return {"env": env, "home": home, "url": database_url, "cluster": pg_cluster}
+
+
+def cli(cli_env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "market_data.cli", *args],
+        env=cli_env["env"], cwd=cli_env["home"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def symbols_in_table(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT DISTINCT symbol FROM historical_bars")}
+
+
+def test_download_parse_backfill_verify_cleanup(cli_env):
+    home, url = cli_env["home"], cli_env["url"]
+
+    done = cli(cli_env, "download", "--dataset", "indices", "--start", "2025-11-24",
+               "--end", "2025-11-26")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[3/3] indices day file 2025-11-26" in done.stderr + done.stdout
+    landed = sorted(p.name for p in (home / "landing").rglob("*.csv.gz"))
+    assert landed == ["2025-11-24.csv.gz", "2025-11-25.csv.gz", "2025-11-26.csv.gz"]
+
+    parsed = cli(cli_env, "parse", "--dataset", "indices", "--symbols", "SPX,NDX")
+    assert parsed.returncode == 0, parsed.stderr
+    assert len(list((home / "bars" / "indices").rglob("*.parquet"))) == 3
+
+    backfill = cli(cli_env, "backfill", "--symbols", "SPX,NDX", "--startDate", "2025-11-24",
+                   "--endDate", "2025-11-28")  # fmt: skip
+    assert backfill.returncode == 0, backfill.stderr
+    assert symbols_in_table(url) == {"SPX", "NDX"}
+
+    watch = cli(cli_env, "backfill-watchlist", "--start", "2025-11-24", "--end", "2025-11-28")
+    assert watch.returncode == 0, watch.stderr
+    assert symbols_in_table(url) == {"SPX", "NDX", "SPY"}
+
+    verify = cli(cli_env, "verify", "--days", "4")
+    assert verify.returncode == 0, verify.stderr
+    assert "SPX" in verify.stdout and "210/210" in verify.stdout
+
+    # A missing hour is a warning; a mostly missing day an error with a non-zero exit.
+    day = day_window(date(2025, 11, 25))
+    with psycopg.connect(url, autocommit=True) as conn:
+        hour = day.start_ms + 11 * 3_600_000  # 11:00 ET
+        conn.execute("DELETE FROM historical_bars WHERE symbol = 'SPX' AND timestamp >= %s"
+                     " AND timestamp < %s", (hour, hour + 3_600_000))  # fmt: skip
+    warn = cli(cli_env, "verify", "--days", "4")
+    assert warn.returncode == 0
+    assert "WARN SPX 2025-11-25: 60 of 390 minutes missing (11:00-11:59)" in warn.stdout
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM historical_bars WHERE symbol = 'SPX' AND timestamp >= %s"
+                     " AND timestamp < %s", (hour, hour + 4 * 3_600_000))  # fmt: skip
+    error = cli(cli_env, "verify", "--days", "4")
+    assert error.returncode == 1 and "ERROR SPX 2025-11-25" in error.stdout
+
+    keep = (today_in_new_york() - date(2025, 11, 26)).days  # cut-off: 2025-11-26
+    cleanup = cli(cli_env, "cleanup", "--days", str(keep))
+    assert cleanup.returncode == 0, cleanup.stderr
+    with psycopg.connect(url) as conn:
+        oldest = conn.execute("SELECT min(timestamp) FROM historical_bars").fetchone()[0]
+        kept = conn.execute("SELECT count(*) FROM historical_bars WHERE timestamp >= %s",
+                            (day_window(date(2025, 11, 26)).start_ms,)).fetchone()[0]  # fmt: skip
+    assert oldest >= day_window(date(2025, 11, 26)).start_ms and kept > 0
+    assert not list((home / "landing").rglob("2025-11-24.csv.gz"))
+
+    # Every command above ran through Dagster and is in the instance's history.
+    dagster_url = cli_env["cluster"].url("dagster")
+    with psycopg.connect(dagster_url) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] >= 5
+
+
+def test_bad_input_is_one_clear_line(cli_env):
+    bad_symbol = cli(cli_env, "backfill", "--symbols", "SP;X", "--days", "3")
+    assert bad_symbol.returncode == 2 and "invalid symbol 'SP;X'" in bad_symbol.stderr
+    reversed_days = cli(cli_env, "backfill", "--symbols", "SPX", "--start", "2025-11-28",
+                        "--end", "2025-11-24")  # fmt: skip
+    assert reversed_days.returncode == 1
+    assert reversed_days.stderr.strip().splitlines()[-1] == (
+        "market-data backfill: --start 2025-11-28 is after --end 2025-11-24"
+    )
+    future = cli(cli_env, "download", "--start", "2099-01-01", "--end", "2099-01-02")
+    assert future.returncode == 1 and "in the future" in future.stderr
+    # A session day whose files are not in the bucket: the run fails and says why.
+    missing = cli(cli_env, "backfill", "--symbols", "SPX", "--start", "2025-12-01",
+                  "--end", "2025-12-01")  # fmt: skip
+    assert missing.returncode == 1
+    assert "indices_day_file: market_data.pipeline.FileNotPublished: indices 2025-12-01" in (
+        missing.stderr
+    )
+
+
+def test_help_explains_each_option(cli_env):
+    for command in ("download", "parse", "backfill", "backfill-watchlist", "verify", "cleanup"):
+        result = cli(cli_env, command, "--help")
+        assert result.returncode == 0
+        assert "--days" in result.stdout or command == "download"
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_download_each_dataset_name_is_accepted(cli_env, dataset):
+    result = cli(cli_env, "download", "--dataset", dataset, "--start", "2025-11-29",
+                 "--end", "2025-11-29")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Path(cli_env["home"]).exists()
