@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
+from market_data.defs.checks import bar_sanity_check, missing_bars
 from market_data.defs.jobs import bars_job, day_files_job, historical_bars_job, retention_job
 from market_data.defs.resources import resources_from_env
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
@@ -10,6 +11,7 @@ from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfi
 
 defs = Definitions(
     assets=[*DATASET_ASSETS, historical_bars],
+    asset_checks=[missing_bars, bar_sanity_check],
     jobs=[historical_bars_job, day_files_job, bars_job, retention_job],
     schedules=[daily_after_close, weekly_bulk, weekly_retention],
     sensors=[watchlist_backfill, flat_file_supersedes_rest],

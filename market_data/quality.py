@@ -13,7 +13,7 @@ from datetime import date, datetime
 import numpy as np
 import psycopg
 
-from market_data.calendar import MS_PER_MINUTE, NEW_YORK, session
+from market_data.calendar import MS_PER_MINUTE, NEW_YORK, day_window, session
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,20 @@ def session_coverage(
             DayCoverage(symbol, day, int(present.size), regular.minutes, minute_ranges(missing))
         )
     return result
+
+
+def bar_sanity(conn: psycopg.Connection, day: date) -> dict[str, int]:
+    """Counts of the day's bars that break OHLC, volume or minute alignment."""
+    window = day_window(day)
+    row = conn.execute(
+        "SELECT count(*),"
+        " count(*) FILTER (WHERE low > least(open, close) OR high < greatest(open, close)"
+        "                   OR low > high),"
+        " count(*) FILTER (WHERE volume < 0),"
+        " count(*) FILTER (WHERE timeframe = '1m' AND \"timestamp\" %% 60000 <> 0)"
+        ' FROM historical_bars WHERE "timestamp" >= %s AND "timestamp" < %s',
+        (window.start_ms, window.end_ms),
+    ).fetchone()
+    bars, ohlc, volume, misaligned = row if row else (0, 0, 0, 0)
+    return {"bars": bars, "ohlc_inconsistent": ohlc, "negative_volume": volume,
+            "not_on_a_minute": misaligned}  # fmt: skip

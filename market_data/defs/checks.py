@@ -1,0 +1,152 @@
+"""Asset checks on ``historical_bars``, one evaluation per day so the UI shows each partition.
+
+In a run of several days, each day's evaluation is logged with its partition, and the
+check's own result summarises the range.
+"""
+
+import os
+from collections.abc import Callable
+from datetime import date
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from market_data.calendar import parse_day, session
+from market_data.datasets import DATASETS
+from market_data.defs.assets import historical_bars
+from market_data.defs.partitions import daily_partitions
+from market_data.defs.resources import BarStoreResource, WarehouseResource
+from market_data.quality import bar_sanity, session_coverage
+from market_data.transform.bar_store import BarsNotBuilt
+
+# A stock or ETF may lack a bar in a minute without trades: this share may be missing.
+STOCK_TOLERANCE = float(os.environ.get("MARKET_DATA_STOCK_MISSING_TOLERANCE", "0.02") or 0.02)
+# Below this share of the session a day is mostly missing: an error, not a warning.
+ERROR_SHARE = 0.5
+
+Evaluation = tuple[bool, AssetCheckSeverity, dict]
+
+
+def _per_day(
+    context: AssetCheckExecutionContext, name: str, evaluate: Callable[[date], Evaluation]
+) -> AssetCheckResult:
+    days = [parse_day(k) for k in context.partition_keys]
+    results = {day: evaluate(day) for day in days}
+    if len(days) == 1:
+        passed, severity, metadata = results[days[0]]
+        return AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
+    for day, (passed, severity, metadata) in results.items():
+        context.op_execution_context.log_event(
+            AssetCheckEvaluation(
+                asset_key=AssetKey("historical_bars"),
+                check_name=name,
+                passed=passed,
+                severity=severity,
+                metadata=metadata,
+                partition=day.isoformat(),
+            )
+        )
+    failed = sorted(d.isoformat() for d, (passed, _, _) in results.items() if not passed)
+    worst = max(
+        (s for passed, s, _ in results.values() if not passed),
+        key=lambda s: s == AssetCheckSeverity.ERROR,
+        default=AssetCheckSeverity.WARN,
+    )
+    return AssetCheckResult(
+        passed=not failed,
+        severity=worst,
+        metadata={"days": len(days), "days_failed": MetadataValue.text(", ".join(failed) or "-")},
+    )
+
+
+def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> Evaluation:
+    """Regular-session bars of the day's indices and stocks against the calendar."""
+    regular = session(day)
+    if regular is None:
+        return (
+            True,
+            AssetCheckSeverity.WARN,
+            {"session": "none (weekend or holiday): no bars expected"},
+        )
+    tolerance = {"indices": 0.0, "stocks": STOCK_TOLERANCE}
+    problems, severity, checked = [], AssetCheckSeverity.WARN, 0
+    for dataset, allowed in tolerance.items():
+        symbols = sorted(underlyings.get(dataset, ()))
+        checked += len(symbols)
+        for c in session_coverage(conn, day, symbols):
+            if 1 - c.share <= allowed:
+                continue
+            if c.share < ERROR_SHARE:
+                severity = AssetCheckSeverity.ERROR
+            problems.append(
+                f"{c.symbol}: {c.expected - c.bars} of {c.expected} minutes missing"
+                + (f" ({c.missing_text()})" if c.bars else " (no bars at all)")
+            )
+    metadata = {
+        "session_minutes": regular.minutes,
+        "early_close": regular.early_close,
+        "symbols_checked": checked,
+        "symbols_short": len(problems),
+        "missing": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+    }
+    return not problems, severity, metadata
+
+
+def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
+    """Whose bars the day was loaded for (options are exempt from completeness)."""
+    found = {}
+    for name in ("indices", "stocks"):
+        try:
+            found[name] = store.read(DATASETS[name].name, day).underlyings
+        except BarsNotBuilt:
+            found[name] = frozenset()
+    return found
+
+
+@asset_check(
+    asset=historical_bars,
+    partitions_def=daily_partitions,
+    description=(
+        "Regular-session 1-minute bars per symbol against the NYSE calendar: 390 a day, 210 "
+        "on an early close, none on a holiday. Indices must be complete; stocks may miss "
+        f"{STOCK_TOLERANCE:.0%} (minutes without trades); options are exempt. WARN for a "
+        f"shortfall, ERROR below {ERROR_SHARE:.0%} of the session."
+    ),
+)
+def missing_bars(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+) -> AssetCheckResult:
+    store = bar_store.store()
+    with warehouse.connection() as conn:
+        return _per_day(
+            context,
+            "missing_bars",
+            lambda day: missing_bars_on(day, conn, _underlyings(store, day)),
+        )
+
+
+@asset_check(
+    asset=historical_bars,
+    partitions_def=daily_partitions,
+    description=(
+        "OHLC sanity of the day's bars: low <= open, close <= high; volume >= 0; bar start "
+        "on a whole minute. Duplicates cannot exist: (symbol, timeframe, timestamp) is the key."
+    ),
+)
+def bar_sanity_check(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    def evaluate(day: date) -> Evaluation:
+        found = bar_sanity(conn, day)
+        bad = {k: v for k, v in found.items() if k != "bars" and v}
+        return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
+
+    with warehouse.connection() as conn:
+        return _per_day(context, "bar_sanity_check", evaluate)

@@ -1,0 +1,108 @@
+"""Asset checks per day: a regular day, an early close, a holiday, and a missing hour."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date
+
+import pytest
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+
+from market_data.calendar import day_window
+from market_data.datasets import DATASETS
+from market_data.defs.assets import DATASET_ASSETS, historical_bars
+from market_data.defs.checks import bar_sanity_check, missing_bars
+from market_data.defs.resources import (
+    BarStoreResource,
+    FlatFilesResource,
+    RestApiResource,
+    WarehouseResource,
+)
+from market_data.local.generate import generate_source
+from market_data.warehouse.watchlist import add_to_watchlist
+
+ASSETS = [*DATASET_ASSETS, historical_bars, missing_bars, bar_sanity_check]
+GAP_DAY = date(2025, 11, 26)
+
+
+@pytest.fixture
+def resources(db, database_url, s3_client, s3_endpoint, bucket, tmp_path):
+    source = tmp_path / "source"
+    generate_source(source, date(2025, 11, 25), date(2025, 11, 28))
+    # One hour of SPX withdrawn from one day's file: 11:00-11:59 ET.
+    path = source / DATASETS["indices"].key(GAP_DAY)
+    hour_start = (day_window(GAP_DAY).start_ms + 11 * 3_600_000) * 1_000_000
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    kept = [
+        line for line in lines
+        if not (line.startswith("I:SPX,")
+                and hour_start <= int(line.split(",")[5]) < hour_start + 3_600 * 10**9)
+    ]  # fmt: skip
+    path.write_bytes(gzip.compress(("\n".join(kept) + "\n").encode()))
+    for p in source.rglob("*.csv.gz"):
+        s3_client.upload_file(str(p), bucket, p.relative_to(source).as_posix())
+    add_to_watchlist(db, "SPX")
+    add_to_watchlist(db, "NDX")
+    flat_files = FlatFilesResource(
+        endpoint_url=s3_endpoint, bucket=bucket, access_key="k", secret_key="s",
+        landing_dir=str(tmp_path / "landing"),
+    )  # fmt: skip
+    return {
+        "flat_files": flat_files,
+        "warehouse": WarehouseResource(database_url=database_url),
+        "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
+        "rest_api": RestApiResource(),
+    }
+
+
+def checks_of(result, name: str) -> dict[str, object]:
+    return {
+        e.event_specific_data.partition: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == name
+        and e.event_specific_data.partition
+    }
+
+
+def test_a_week_of_checks(resources):
+    result = materialize(
+        ASSETS, resources=resources, instance=DagsterInstance.ephemeral(), raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": "2025-11-25",
+              "dagster/asset_partition_range_end": "2025-11-28"},
+    )  # fmt: skip
+    assert result.success
+    missing = checks_of(result, "missing_bars")
+    assert {day: e.passed for day, e in missing.items()} == {
+        "2025-11-25": True, "2025-11-26": False, "2025-11-27": True, "2025-11-28": True,
+    }  # fmt: skip
+    gap = missing["2025-11-26"]
+    assert gap.severity == AssetCheckSeverity.WARN
+    assert gap.metadata["missing"].value == "- SPX: 60 of 390 minutes missing (11:00-11:59)"
+    assert missing["2025-11-28"].metadata["session_minutes"].value == 210
+    assert "no bars expected" in missing["2025-11-27"].metadata["session"].value
+    sanity = checks_of(result, "bar_sanity_check")
+    assert all(e.passed for e in sanity.values()) and len(sanity) == 4
+
+
+def test_bar_sanity_counts_broken_bars(db):
+    from market_data.quality import bar_sanity
+    from market_data.warehouse.load import ensure_month_partitions
+
+    window = day_window(GAP_DAY)
+    ensure_month_partitions(db, window)
+    rows = [  # (timestamp offset ms, open, high, low, close, volume)
+        (10 * 3_600_000, 10.0, 11.0, 9.0, 10.5, 5.0),  # fine
+        (10 * 3_600_000 + 60_000, 10.0, 9.0, 11.0, 10.0, 5.0),  # high < low
+        (10 * 3_600_000 + 120_000, 10.0, 11.0, 9.0, 10.0, -1.0),  # negative volume
+        (10 * 3_600_000 + 180_500, 10.0, 11.0, 9.0, 10.0, 1.0),  # not on a minute
+    ]
+    for offset, o, h, low, c, v in rows:
+        db.execute(
+            "INSERT INTO historical_bars VALUES ('SPY', '1m', %s, %s, %s, %s, %s, %s, NULL, NULL,"
+            " 'flat_file', 'stocks', 'SPY')",
+            (window.start_ms + offset, o, h, low, c, v),
+        )
+    assert bar_sanity(db, GAP_DAY) == {
+        "bars": 4, "ohlc_inconsistent": 1, "negative_volume": 1, "not_on_a_minute": 1,
+    }  # fmt: skip
