@@ -89,3 +89,23 @@ def bar_sanity(conn: psycopg.Connection, day: date) -> dict[str, int]:
     bars, ohlc, volume, misaligned = row if row else (0, 0, 0, 0)
     return {"bars": bars, "ohlc_inconsistent": ohlc, "negative_volume": volume,
             "not_on_a_minute": misaligned}  # fmt: skip
+
+
+def coverage_shares(
+    conn: psycopg.Connection, days: list[date], symbols: list[str]
+) -> list[list[float | None]]:
+    """Share of expected session bars per symbol (rows) and day (columns); None: no session."""
+    by_day = {day: {c.symbol: c for c in session_coverage(conn, day, symbols)} for day in days}
+    return [[by_day[d][s].share if by_day[d][s].expected else None for d in days] for s in symbols]
+
+
+def heatmap_markdown(png: bytes, symbols: list[str], days: list[date]) -> str:
+    """The heatmap inline (a data URI), with its axes spelled out beneath."""
+    import base64
+
+    encoded = base64.b64encode(png).decode()
+    span = f"{days[0]} … {days[-1]}" if days else ""
+    return (
+        f"![coverage](data:image/png;base64,{encoded})\n\n"
+        f"rows: {', '.join(symbols)}; columns: {span}; green complete, amber partial, red empty"
+    )

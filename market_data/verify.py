@@ -6,7 +6,9 @@ from datetime import date, timedelta
 
 import psycopg
 
+from market_data import settings
 from market_data.calendar import is_session
+from market_data.heatmap import write_coverage_png
 from market_data.quality import session_coverage
 
 # The existing deployments' verification query, unchanged.
@@ -90,6 +92,11 @@ def print_report(
         for d in days
         if first <= d <= last and coverage[d][symbol].share < 1
     ]
+    heatmap = write_coverage_png(
+        settings.home() / "reports" / "coverage.png",
+        [[coverage[d][s].share if coverage[d][s].expected else None for d in days] for s in chosen],
+    )
+    print(f"\ncoverage heatmap ({', '.join(chosen)} by {days[0]} … {days[-1]}): {heatmap}")
     errors = 0
     for c in gaps:
         level = "ERROR" if c.share < ERROR_SHARE else "WARN"

@@ -103,6 +103,9 @@ def test_download_parse_backfill_verify_cleanup(cli_env):
                      " AND timestamp < %s", (hour, hour + 4 * 3_600_000))  # fmt: skip
     error = cli(cli_env, "verify", "--days", "4")
     assert error.returncode == 1 and "ERROR SPX 2025-11-25" in error.stdout
+    png = home / "reports" / "coverage.png"
+    assert f"coverage heatmap (NDX, SPX, SPY by 2025-11-24 … 2025-11-28): {png}" in error.stdout
+    assert png.read_bytes().startswith(b"\x89PNG")
 
     keep = (today_in_new_york() - date(2025, 11, 26)).days  # cut-off: 2025-11-26
     cleanup = cli(cli_env, "cleanup", "--days", str(keep))

@@ -29,7 +29,9 @@ from market_data.defs.resources import (
     RestApiResource,
     WarehouseResource,
 )
+from market_data.heatmap import coverage_png
 from market_data.pipeline import build_bars, land_day_file, load_bars
+from market_data.quality import coverage_shares, heatmap_markdown
 from market_data.warehouse.watchlist import Watchlist, read_watchlist
 
 # Stale when nothing was loaded between the close and 19:00 ET on a weekday: the daily
@@ -193,6 +195,9 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         metadata["source"] = MetadataValue.text(", ".join(sources))
         if len(built) == 1:
             metadata["path"] = MetadataValue.path(str(built[0][1].path))
+            if built[0][1].parsed.rows_quarantined:
+                quarantine = store.quarantine_path(dataset.name, built[0][0])
+                metadata["quarantine_path"] = MetadataValue.path(str(quarantine))
             metadata["source_choice"] = MetadataValue.text(built[0][1].choice.reason)
         return MaterializeResult(metadata=metadata)
 
@@ -200,6 +205,18 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
 
 
 DATASET_ASSETS = [a for dataset in DATASETS.values() for a in build_dataset_assets(dataset)]
+
+
+def coverage_metadata(conn, days: list[date], store) -> dict[str, MetadataValue]:
+    """The run's days by the indices and stocks they were loaded for, as a heatmap."""
+    symbols = sorted(
+        {u for day in days for name in ("indices", "stocks")
+         for u in store.read(name, day).underlyings}
+    )  # fmt: skip
+    if not symbols:
+        return {}
+    png = coverage_png(coverage_shares(conn, days, symbols))
+    return {"coverage_heatmap": MetadataValue.md(heatmap_markdown(png, symbols, days))}
 
 
 @asset(
@@ -230,6 +247,7 @@ def historical_bars(
                 f"{r.rows_deleted:,} replaced"
             ),
         )
+        heatmap = coverage_metadata(conn, [d for d, _ in loaded], store)
     results = [r for _, r in loaded]
     seconds = sum(r.seconds for r in results)
     rows = sum(r.rows_copied for r in results)
@@ -243,5 +261,6 @@ def historical_bars(
             ),
             "seconds": MetadataValue.float(round(seconds, 3)),
             "rows_per_second": MetadataValue.int(int(rows / seconds) if seconds else 0),
+            **heatmap,
         }
     )

@@ -81,6 +81,9 @@ def test_a_week_of_checks(resources):
     assert gap.metadata["missing"].value == "- SPX: 60 of 390 minutes missing (11:00-11:59)"
     assert missing["2025-11-28"].metadata["session_minutes"].value == 210
     assert "no bars expected" in missing["2025-11-27"].metadata["session"].value
+    heatmap = result.asset_materializations_for_node("historical_bars")[0].metadata
+    assert heatmap["coverage_heatmap"].value.startswith("![coverage](data:image/png;base64,")
+    assert "rows: NDX, SPX" in heatmap["coverage_heatmap"].value
     sanity = checks_of(result, "bar_sanity_check")
     assert all(e.passed for e in sanity.values()) and len(sanity) == 4
 
