@@ -244,7 +244,7 @@ def historical_bars(
             lambda day: load_bars(conn, day, datasets, store),
             lambda r: (
                 f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
-                f"{r.rows_deleted:,} replaced"
+                f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"
             ),
         )
         heatmap = coverage_metadata(conn, [d for d, _ in loaded], store)
