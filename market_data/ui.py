@@ -1,4 +1,10 @@
-"""``market-data ui``: the Dagster webserver and daemon on the project's workspace and instance."""
+"""``market-data ui``: Dagster's webserver and daemon on the project's instance.
+
+One long-lived code server serves the definitions to both (a ``grpc_server``
+workspace): with a plain module workspace the daemon would start a new code server
+every minute. All three run in their own sessions with default signal handling, so
+Ctrl-C (or SIGTERM) stops them cleanly.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +14,106 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from market_data.instance import REPO_ROOT, prepare_dagster_home
 
+READY_TIMEOUT_SECONDS = 120
+
+
+class UiError(RuntimeError):
+    pass
+
 
 def port_is_taken(host: str, port: int) -> bool:
     with socket.socket() as probe:
+        probe.settimeout(1)
         return probe.connect_ex((host, port)) == 0
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(check, what: str, processes: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if any(p.poll() is not None for p in processes):
+            raise UiError(f"{what} did not start: a Dagster process exited")
+        time.sleep(0.5)
+    raise UiError(f"{what} did not start within {READY_TIMEOUT_SECONDS}s")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for p in reversed(processes):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def serve(host: str, port: int) -> int:
-    """Run both until Ctrl-C (or until one of them exits), then stop both."""
+    """Run until Ctrl-C (or until one of the processes exits), then stop all of them."""
     if port_is_taken(host, port):
         print(f"market-data ui: port {port} on {host} is taken; choose another with --port",
               file=sys.stderr)  # fmt: skip
         return 1
-    prepare_dagster_home()
-    workspace = str(REPO_ROOT / "workspace.yaml")
+    # Started from a script with `&`, SIGINT may be ignored: restore Ctrl-C, and treat
+    # SIGTERM the same, so the children are always stopped.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    dagster_home = prepare_dagster_home()
     bindir = Path(sys.executable).parent
-    commands = [
-        [str(bindir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
-        [str(bindir / "dagster-daemon"), "run", "-w", workspace],
-    ]
-    # Own sessions and default signal handling, so SIGTERM stops them (platform-notes).
-    processes = [
-        subprocess.Popen(c, cwd=REPO_ROOT, env=os.environ.copy(), start_new_session=True)
-        for c in commands
-    ]
-    print(f"Dagster UI: http://{host}:{port}   (Ctrl-C stops the webserver and the daemon)")
+    code_port = _free_port()
+    workspace = dagster_home / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+        f"      port: {code_port}\n      location_name: market_data\n"
+    )
+    env = os.environ.copy()
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([str(bindir / args[0]), *args[1:]], cwd=REPO_ROOT, env=env,
+                                start_new_session=True)  # fmt: skip
+
+    processes: list[subprocess.Popen] = []
     try:
+        processes.append(start("dagster", "code-server", "start", "-h", "127.0.0.1",
+                               "-p", str(code_port), "-m", "market_data.definitions",
+                               "--location-name", "market_data"))  # fmt: skip
+        _wait(lambda: port_is_taken("127.0.0.1", code_port), "the code server", processes)
+        processes.append(start("dagster-webserver", "-w", str(workspace), "-h", host,
+                               "-p", str(port)))  # fmt: skip
+        processes.append(start("dagster-daemon", "run", "-w", str(workspace)))
+        url = f"http://{host}:{port}"
+        _wait(lambda: _answers(f"{url}/server_info"), "the webserver", processes)
+        print(f"Dagster UI: {url}   (Ctrl-C stops the webserver, the daemon and the code server)",
+              flush=True)  # fmt: skip
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        print("market-data ui: a Dagster process exited; stopping", file=sys.stderr)
+        print("market-data ui: a Dagster process exited; stopping the others", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
+    except UiError as error:
+        print(f"market-data ui: {error}", file=sys.stderr)
+        return 1
     finally:
-        for p in processes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in processes:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(processes)

@@ -1,0 +1,166 @@
+"""The Dagster UI as users meet it: ``market-data ui``, a run launched through GraphQL as the
+UI's "Materialize" does, and the pages in a real headless Chromium.
+
+Screenshots are kept in ``artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from dagster import DagsterRunStatus
+from dagster_graphql import DagsterGraphQLClient
+
+from market_data.local.generate import generate_source
+from market_data.ui import port_is_taken
+from market_data_tests.conftest import free_port
+
+pytestmark = pytest.mark.ui
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+DAY = "2025-11-25"
+
+
+@pytest.fixture(scope="module")
+def ui(pg_cluster, s3_endpoint, tmp_path_factory):
+    import boto3
+
+    home = tmp_path_factory.mktemp("ui-home")
+    source = tmp_path_factory.mktemp("ui-source")
+    generate_source(source, date(2025, 11, 24), date(2025, 11, 26))
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="ui", aws_secret_access_key="ui-secret")  # fmt: skip
+    s3.create_bucket(Bucket="ui-flatfiles")
+    for path in source.rglob("*.csv.gz"):
+        s3.upload_file(str(path), "ui-flatfiles", path.relative_to(source).as_posix())
+    database_url = pg_cluster.ensure_database("ui_test")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASSIVE_", "DAGSTER_"))}
+    env |= {
+        "DATABASE_URL": database_url, "MASSIVE_S3_ENDPOINT": s3_endpoint,
+        "MASSIVE_S3_BUCKET": "ui-flatfiles", "MASSIVE_AWS_ACCESS_KEY": "ui",
+        "MASSIVE_AWS_SECRET_KEY": "ui-secret", "MARKET_DATA_HOME": str(home),
+    }  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "market_data.cli", "ui", "--port", str(port)],
+        env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if line.startswith("Dagster UI: "):
+            break
+        assert process.poll() is None, "".join(lines)
+    else:
+        process.kill()
+        pytest.fail("the UI did not start:\n" + "".join(lines[-30:]))
+    _drain(process)
+    yield {"port": port, "url": f"http://127.0.0.1:{port}", "env": env, "home": home,
+           "process": process, "database_url": database_url, "cluster": pg_cluster}  # fmt: skip
+    if process.poll() is None:
+        process.kill()
+
+
+def _drain(process: subprocess.Popen) -> None:
+    """Keep reading the UI's output so its pipe never fills up."""
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+
+
+def test_a_partition_launched_through_graphql_lands_in_the_table(ui):
+    client = DagsterGraphQLClient("127.0.0.1", port_number=ui["port"])
+    run_id = client.submit_job_execution(
+        "historical_bars_job",
+        repository_location_name="market_data",
+        repository_name="__repository__",
+        tags={"dagster/partition": DAY, "market_data/symbols": "SPX,SPY"},
+    )
+    deadline = time.monotonic() + 180
+    status = client.get_run_status(run_id)
+    while status not in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(1)
+        status = client.get_run_status(run_id)
+    assert status == DagsterRunStatus.SUCCESS
+    with psycopg.connect(ui["database_url"]) as conn:
+        counts = dict(conn.execute("SELECT symbol, count(*) FROM historical_bars"
+                                   " WHERE symbol IN ('SPX', 'SPY') GROUP BY 1").fetchall())  # fmt: skip
+    assert counts["SPX"] == 390 and counts["SPY"] > 390
+    with psycopg.connect(ui["cluster"].url("dagster")) as conn:
+        stored = conn.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+    assert stored == ("SUCCESS",)
+
+
+def wait_for_text(page, text: str, timeout: float = 30.0) -> None:
+    """Poll the rendered text (the UI's CSP forbids the evaluated waits of Playwright)."""
+    deadline = time.monotonic() + timeout
+    while text not in page.inner_text("body"):
+        assert time.monotonic() < deadline, f"{text!r} never rendered"
+        page.wait_for_timeout(250)
+
+
+def test_the_pages_render_in_chromium(ui):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed: scripts/install-system-packages.sh installs it"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{ui['url']}/asset-groups")
+        # A first-visit newsletter dialog covers the page.
+        page.get_by_role("button", name="Skip").click(timeout=30_000)
+        wait_for_text(page, "warehouse")
+        page.keyboard.press("Alt+e")  # expand all groups
+        wait_for_text(page, "indices_day_file")
+        text = page.inner_text("body")
+        for name in ("raw_files", "bars", "warehouse", "indices_day_file", "stocks_bars",
+                     "historical_bars"):  # fmt: skip
+            assert name in text
+        page.wait_for_timeout(2_000)  # the re-layout after expanding is animated
+        page.screenshot(path=str(ARTIFACTS / "ui-asset-graph.png"))
+
+        page.goto(f"{ui['url']}/assets/historical_bars?view=partitions")
+        wait_for_text(page, "Materialized (")
+        assert "Materialized (1)" in page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "ui-partitions.png"))
+        browser.close()
+    assert (ARTIFACTS / "ui-asset-graph.png").stat().st_size > 10_000
+
+
+def test_a_taken_port_is_refused_and_ctrl_c_stops_everything(ui):
+    second = subprocess.run(
+        [sys.executable, "-m", "market_data.cli", "ui", "--port", str(ui["port"])],
+        env=ui["env"], cwd=ui["home"], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 1 and f"port {ui['port']} on 127.0.0.1 is taken" in second.stderr
+
+    process = ui["process"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    deadline = time.monotonic() + 30
+    while port_is_taken("127.0.0.1", ui["port"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_is_taken("127.0.0.1", ui["port"])
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{ui['url']}/server_info", timeout=2)
+    leftovers = subprocess.run(["pgrep", "-f", f"dagster.*{ui['home']}"], capture_output=True)
+    assert leftovers.stdout == b""
