@@ -139,8 +139,7 @@ def test_the_pages_render_in_chromium(ui):
         page.screenshot(path=str(ARTIFACTS / "ui-asset-graph.png"))
 
         page.goto(f"{ui['url']}/assets/historical_bars?view=partitions")
-        wait_for_text(page, "Materialized (")
-        assert "Materialized (1)" in page.inner_text("body")
+        wait_for_text(page, "Materialized (1)")  # the day launched above, once counts load
         page.screenshot(path=str(ARTIFACTS / "ui-partitions.png"))
         browser.close()
     assert (ARTIFACTS / "ui-asset-graph.png").stat().st_size > 10_000

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class Fault:
     status: int
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0  # answer late (a client timeout)
 
 
 @dataclass
@@ -63,6 +65,7 @@ def _handler(state: RestServerState) -> type[BaseHTTPRequestHandler]:
                 self._send(401, json.dumps({"status": "ERROR", "error": "Unknown API Key"}))
                 return
             if fault is not None:
+                time.sleep(fault.delay_seconds)
                 self._send(fault.status, fault.body, fault.headers)
                 return
             segments = parts.path.strip("/").split("/")
@@ -120,10 +123,14 @@ class LocalRestServer:
         return f"http://{host}:{port}"
 
     def queue_fault(
-        self, status: int, body: str = "", headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: str = "",
+        headers: dict[str, str] | None = None,
+        delay_seconds: float = 0.0,
     ) -> None:
         with self.state.lock:
-            self.state.faults.append(Fault(status, body, headers or {}))
+            self.state.faults.append(Fault(status, body, headers or {}, delay_seconds))
 
     def start(self) -> LocalRestServer:
         self._thread.start()

@@ -18,9 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
 CHUNK_BYTES = 8 * 1024 * 1024
+DOWNLOAD_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = 2.0
 _PLAIN_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -121,11 +124,14 @@ def _is_current(path: Path, remote: RemoteObject) -> bool:
     )
 
 
-def _download(client: Any, bucket: str, remote: RemoteObject, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+class _Interrupted(FlatFileError):
+    """A transfer broke off (reset, short read, corrupt bytes): worth another attempt."""
+
+
+def _download_once(client: Any, bucket: str, remote: RemoteObject, part: Path) -> None:
     md5 = hashlib.md5(usedforsecurity=False)
     written = 0
+    where = f"s3://{bucket}/{remote.key}"
     try:
         response = client.get_object(Bucket=bucket, Key=remote.key, IfMatch=remote.etag)
         body = response["Body"]
@@ -135,25 +141,43 @@ def _download(client: Any, bucket: str, remote: RemoteObject, path: Path) -> Non
                 md5.update(chunk)
                 written += len(chunk)
     except ClientError as error:
-        part.unlink(missing_ok=True)
         status, code = _describe(error)
         if status == "412":
-            raise FlatFileError(
-                f"s3://{bucket}/{remote.key}: republished during download; run again"
-            ) from None
-        raise FlatFileError(f"s3://{bucket}/{remote.key}: download failed: {code}") from None
-    except (BotoCoreError, OSError) as error:
-        part.unlink(missing_ok=True)
-        raise FlatFileError(f"s3://{bucket}/{remote.key}: download failed: {error}") from None
+            raise FlatFileError(f"{where}: republished during download; run again") from None
+        if status == "403":
+            raise FlatFileAccessDenied(f"{where}: access denied (403) on download") from None
+        raise FlatFileError(f"{where}: download failed: {status} {code}".strip()) from None
+    except (BotoCoreError, OSError, urllib3.exceptions.HTTPError) as error:
+        raise _Interrupted(
+            f"{where}: download broke off after {written:,} bytes: {error}"
+        ) from None
     if written != remote.size:
-        part.unlink(missing_ok=True)
-        raise FlatFileError(
-            f"s3://{bucket}/{remote.key}: got {written} bytes, expected {remote.size}"
-        )
+        raise _Interrupted(f"{where}: got {written:,} bytes, expected {remote.size:,}")
     if _PLAIN_MD5_ETAG.match(remote.etag) and md5.hexdigest() != remote.etag:
-        part.unlink(missing_ok=True)
-        raise FlatFileError(f"s3://{bucket}/{remote.key}: MD5 does not match the ETag")
-    os.replace(part, path)
+        raise _Interrupted(f"{where}: MD5 does not match the ETag")
+
+
+def _download(
+    client: Any, bucket: str, remote: RemoteObject, path: Path, attempts: int = DOWNLOAD_ATTEMPTS
+) -> None:
+    """Download to ``.part``, verify, rename; a broken transfer is tried again from the start,
+    and whatever happens no half file keeps the final name or stays behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    for attempt in range(1, attempts + 1):
+        try:
+            _download_once(client, bucket, remote, part)
+        except _Interrupted as error:
+            part.unlink(missing_ok=True)
+            if attempt == attempts:
+                raise FlatFileError(f"{error} (gave up after {attempts} attempts)") from None
+            time.sleep(min(30.0, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)))
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        else:
+            os.replace(part, path)
+            return
 
 
 def fetch_day_file(client: Any, bucket: str, key: str, landing_root: Path) -> LandedFile:

@@ -129,3 +129,22 @@ def test_a_rest_day_becomes_bars(server):
     indices = fetch_rest_day(client(server), DATASETS["indices"], DAY, frozenset({"SPX"}))
     assert indices.bars.column("volume").null_count == 390
     assert all("adjusted" not in r for r in server.state.requests if "I:SPX" in r)
+
+
+def test_a_timeout_is_retried_then_reported(server):
+    server.queue_fault(200, "{}", delay_seconds=1.0)
+    server.queue_fault(200, "{}", delay_seconds=1.0)
+    with pytest.raises(RestError, match=r"gave up after 2 attempts \(ReadTimeout\)"):
+        client(server, max_retries=1, timeout_seconds=0.3).minute_bars("SPY", DAY)
+
+
+def test_pagination_that_never_ends_is_bounded(server):
+    from market_data.sources import rest
+
+    original, rest.PAGE_LIMIT = rest.PAGE_LIMIT, 10  # 39 pages for 390 bars
+    try:
+        with pytest.raises(RestError, match="more than 5 pages, stopping"):
+            client(server, max_pages=5).minute_bars("SPY", DAY)
+    finally:
+        rest.PAGE_LIMIT = original
+    assert len(server.state.requests) == 5

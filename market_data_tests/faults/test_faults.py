@@ -1,0 +1,302 @@
+"""Faults against the real components: each ends with the table as it was, or complete.
+
+Day A is loaded and must never change; day B is loaded, then hit by the fault, then
+re-run once the fault is gone. Every error must name what failed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import psycopg
+import pytest
+from dagster import DagsterInstance, materialize
+
+from market_data.calendar import day_window
+from market_data.datasets import DATASETS
+from market_data.defs.assets import DATASET_ASSETS, historical_bars
+from market_data.defs.resources import (
+    BarStoreResource,
+    FlatFilesResource,
+    RestApiResource,
+    WarehouseResource,
+)
+from market_data.local.generate import generate_source
+from market_data.pipeline import load_bars
+from market_data.sources import flat_files
+from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_tests.faults.s3_proxy import Fault, FaultyS3Proxy
+
+ASSETS = [*DATASET_ASSETS, historical_bars]
+DAY_A, DAY_B = date(2025, 11, 24), date(2025, 11, 25)
+STOCKS_KEY_B = DATASETS["stocks"].key(DAY_B)
+SECRET = "s3-secret-value-7f3a9c"
+API_KEY = "rest-key-value-51be2d"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fault-source")
+    generate_source(root, DAY_A, DAY_B)
+    return root
+
+
+@pytest.fixture
+def world(db, database_url, s3_client, s3_endpoint, bucket, source, tmp_path, monkeypatch):
+    monkeypatch.setattr(flat_files, "RETRY_BACKOFF_SECONDS", 0.05)
+    for path in source.rglob("*.csv.gz"):
+        s3_client.upload_file(str(path), bucket, path.relative_to(source).as_posix())
+    for symbol in ("SPX", "SPY"):
+        add_to_watchlist(db, symbol)
+    with FaultyS3Proxy(s3_endpoint) as proxy:
+        resources = {
+            "flat_files": FlatFilesResource(
+                endpoint_url=proxy.endpoint,
+                bucket=bucket,
+                access_key="fault-access",
+                secret_key=SECRET,
+                landing_dir=str(tmp_path / "landing"),
+            ),
+            "warehouse": WarehouseResource(database_url=database_url),
+            "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
+            "rest_api": RestApiResource(api_key=API_KEY, window_days=1),
+        }
+        world = {"resources": resources, "proxy": proxy, "db": db, "s3": s3_client,
+                 "bucket": bucket, "source": source, "landing": tmp_path / "landing"}  # fmt: skip
+        assert run(world, DAY_A).success and run(world, DAY_B).success
+        yield world
+
+
+def run(world, day: date, **overrides):
+    resources = dict(world["resources"], **overrides)
+    return materialize(ASSETS, partition_key=day.isoformat(), resources=resources,
+                       instance=DagsterInstance.ephemeral(), raise_on_error=False)  # fmt: skip
+
+
+def rows(world, day: date) -> list[tuple]:
+    window = day_window(day)
+    return (
+        world["db"]
+        .execute(
+            "SELECT * FROM historical_bars WHERE timestamp >= %s AND timestamp < %s ORDER BY 1, 3",
+            (window.start_ms, window.end_ms),
+        )
+        .fetchall()
+    )
+
+
+def failure_message(result) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            messages.append(error.message)
+    return "\n".join(messages)
+
+
+def publish(world, body: bytes, key: str = STOCKS_KEY_B) -> None:
+    world["s3"].put_object(Bucket=world["bucket"], Key=key, Body=body)
+
+
+def good_body(world) -> bytes:
+    return (world["source"] / STOCKS_KEY_B).read_bytes()
+
+
+def _reorder(data: bytes) -> bytes:
+    lines = gzip.decompress(data).decode().splitlines()
+    order = [6, 0, 2, 4, 5, 3, 1, 7]  # window_start,ticker,open,high,low,close,volume,transactions
+    out = [",".join(line.split(",")[i] for i in order) for line in lines]
+    return gzip.compress(("\n".join(out) + "\n").encode())
+
+
+def _non_numeric(data: bytes) -> bytes:
+    lines = gzip.decompress(data).decode().splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("SPY,"))
+    fields = lines[i].split(",")
+    fields[2] = "12.3x"
+    lines[i] = ",".join(fields)
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+def _flip(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
+
+
+def _wrong_header(data: bytes) -> bytes:
+    lines = gzip.decompress(data).decode().splitlines()
+    lines[0] = "ticker,volume,open,close,high,low,timestamp,transactions"
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+BAD_FILES = {
+    "truncated gzip": lambda d: d[: len(d) // 2],
+    "corrupt gzip": _flip,
+    "wrong header": _wrong_header,
+    "non-numeric price": _non_numeric,
+    "empty file": lambda d: gzip.compress(b""),
+    "0-byte object": lambda d: b"",
+}
+
+
+@pytest.mark.parametrize("fault", list(BAD_FILES))
+def test_a_bad_day_file_changes_nothing_and_a_rerun_completes(world, report, fault):
+    before_a, before_b = rows(world, DAY_A), rows(world, DAY_B)
+    publish(world, BAD_FILES[fault](good_body(world)))
+    result = run(world, DAY_B)
+    assert not result.success
+    assert STOCKS_KEY_B in failure_message(result)
+    assert rows(world, DAY_B) == before_b and rows(world, DAY_A) == before_a
+    report(
+        f"day file: {fault}", "clear error, table unchanged", len(before_b), len(rows(world, DAY_B))
+    )
+
+    publish(world, good_body(world))
+    assert run(world, DAY_B).success
+    assert rows(world, DAY_B) == before_b
+
+
+def test_a_reordered_header_is_read_by_name(world, report):
+    before = rows(world, DAY_B)
+    publish(world, _reorder(good_body(world)))
+    assert run(world, DAY_B).success
+    assert rows(world, DAY_B) == before
+    report(
+        "day file: reordered header",
+        "complete (parsed by name)",
+        len(before),
+        len(rows(world, DAY_B)),
+    )
+
+
+def test_s3_403_names_the_object_and_changes_nothing(world, report):
+    before = rows(world, DAY_B)
+    world["proxy"].inject(Fault(STOCKS_KEY_B, "forbidden", times=100))
+    result = run(world, DAY_B)
+    assert not result.success
+    assert f"s3://{world['bucket']}/{STOCKS_KEY_B}: access denied (403)" in failure_message(result)
+    assert rows(world, DAY_B) == before
+    report(
+        "S3 403 (bad keys)", "clear error, table unchanged", len(before), len(rows(world, DAY_B))
+    )
+    world["proxy"].faults.clear()
+    assert run(world, DAY_B).success and rows(world, DAY_B) == before
+
+
+def test_s3_reset_mid_download_is_retried(world, report):
+    before = rows(world, DAY_B)
+    publish(world, _reorder(good_body(world)))  # a new ETag: the file must be fetched again
+    world["proxy"].inject(Fault(STOCKS_KEY_B, "reset", times=1, reset_after_bytes=2048))
+    assert run(world, DAY_B).success
+    assert rows(world, DAY_B) == before
+    assert not list(world["landing"].rglob("*.part"))
+    report(
+        "S3 reset mid-download (once)", "retried, complete", len(before), len(rows(world, DAY_B))
+    )
+
+
+def test_s3_resets_that_persist_leave_no_half_file(world, report):
+    before = rows(world, DAY_B)
+    publish(world, _reorder(good_body(world)))
+    world["proxy"].inject(Fault(STOCKS_KEY_B, "reset", times=3, reset_after_bytes=2048))
+    result = run(world, DAY_B)
+    assert not result.success
+    assert "gave up after 3 attempts" in failure_message(result)
+    assert not list(world["landing"].rglob("*.part"))
+    assert rows(world, DAY_B) == before
+    report(
+        "S3 reset mid-download (persistent)",
+        "clear error, no half file",
+        len(before),
+        len(rows(world, DAY_B)),
+    )
+    assert run(world, DAY_B).success and rows(world, DAY_B) == before
+
+
+def test_database_refusing_connections_is_named(world, report):
+    result = run(world, DAY_B, warehouse=WarehouseResource(
+        database_url="postgresql://market:pw-not-shown@127.0.0.1:1/market"))  # fmt: skip
+    message = failure_message(result)
+    assert not result.success
+    assert "cannot connect to PostgreSQL market@127.0.0.1:1/market" in message
+    assert "pw-not-shown" not in message
+    report("PostgreSQL refuses connections", "clear error, no password shown", "-", "-")
+
+
+def test_a_load_killed_mid_transaction_leaves_the_day_as_it_was(world, report, database_url):
+    before = rows(world, DAY_B)
+    blocker = psycopg.connect(database_url)
+    blocker.execute("BEGIN")
+    blocker.execute("LOCK TABLE historical_bars IN ACCESS EXCLUSIVE MODE")
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("result", run(world, DAY_B)))
+    thread.start()
+    deadline, victim = time.monotonic() + 60, None
+    while victim is None and time.monotonic() < deadline:
+        found = (
+            world["db"]
+            .execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'market-data'"
+                " AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM historical_bars%%'"
+            )
+            .fetchone()
+        )
+        victim = found[0] if found else None
+        time.sleep(0.1)
+    assert victim, "the load never reached the table"
+    world["db"].execute("SELECT pg_terminate_backend(%s)", (victim,))
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    thread.join(timeout=60)
+    result = outcome["result"]
+    assert not result.success
+    assert f"historical_bars {DAY_B}" in failure_message(result)
+    assert rows(world, DAY_B) == before
+    report(
+        "PostgreSQL connection killed mid-load",
+        "clear error, table unchanged",
+        len(before),
+        len(rows(world, DAY_B)),
+    )
+    assert run(world, DAY_B).success and rows(world, DAY_B) == before
+
+
+def test_two_loads_of_one_day_serialize(world, report, database_url):
+    before = rows(world, DAY_B)
+    store = world["resources"]["bar_store"].store()
+
+    def load() -> int:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            return load_bars(conn, DAY_B, list(DATASETS.values()), store).rows_copied
+
+    with ThreadPoolExecutor(4) as pool:
+        copied = list(pool.map(lambda _: load(), range(4)))
+    assert len(set(copied)) == 1
+    assert rows(world, DAY_B) == before
+    report(
+        "4 concurrent loads of one day",
+        "serialized, each bar once",
+        len(before),
+        len(rows(world, DAY_B)),
+    )
+
+
+def test_no_secret_in_events_or_logs(world, report, caplog, capsys):
+    result = run(world, DAY_B)
+    assert result.success
+    text = "\n".join(str(e) for e in result.all_events)
+    text += "\n".join(
+        str(v) for m in result.asset_materializations_for_node("stocks_day_file")
+        for v in m.metadata.values()
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    text += caplog.text + captured.out + captured.err
+    for secret in (SECRET, API_KEY):
+        assert secret not in text
+    report("secrets in events, metadata, logs", "none found", "-", "-")
