@@ -80,9 +80,8 @@ def resolve_range(
 
 def _error_text(event: Any) -> str:
     error = event.event_specific_data.error
-    while error.cause is not None:  # the project's own error, not Dagster's wrapper
-        error = error.cause
-    return error.message.strip()
+    # Dagster wraps the project's own error (which names the day and the object) once.
+    return (error.cause or error).message.strip()
 
 
 def run_job(

@@ -79,12 +79,16 @@ class FaultyS3Proxy:
                 response = conn.getresponse()
                 data = response.read()
                 self.send_response(response.status)
+                head = self.command == "HEAD"  # its Content-Length is the object's size
                 for key, value in response.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    if key.lower() in ("transfer-encoding", "connection"):
+                        continue
+                    if key.lower() != "content-length" or head:
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                if not head:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if self.command == "HEAD":
+                if head:
                     return
                 if fault and fault.kind == "reset":
                     self.wfile.write(data[: fault.reset_after_bytes])

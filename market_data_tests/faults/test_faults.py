@@ -94,9 +94,7 @@ def failure_message(result) -> str:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            messages.append(error.message)
+            messages.append((error.cause or error).message)
     return "\n".join(messages)
 
 
