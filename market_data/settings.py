@@ -32,9 +32,15 @@ def _get(name: str) -> str | None:
 def home() -> Path:
     """Local state: landing files, Parquet bars, embedded servers."""
     path = Path(_get("MARKET_DATA_HOME") or ".market_data").expanduser().absolute()
-    path.mkdir(parents=True, exist_ok=True)
-    if not os.access(path, os.W_OK):
-        raise PermissionError(f"MARKET_DATA_HOME {path} is not writable")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".writable"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(
+            f"MARKET_DATA_HOME {path} is not a writable folder ({error.strerror or error})"
+        ) from None
     return path
 
 

@@ -132,6 +132,10 @@ def test_bad_input_is_one_clear_line(cli_env):
     assert reversed_days.stderr.strip().splitlines()[-1] == (
         "market-data backfill: --start 2025-11-28 is after --end 2025-11-24"
     )
+    unwritable = dict(cli_env, env=dict(cli_env["env"], MARKET_DATA_HOME="/proc/market-data"))
+    home = cli(unwritable, "download", "--days", "1")
+    assert home.returncode == 1
+    assert "MARKET_DATA_HOME /proc/market-data is not a writable folder" in home.stderr
     future = cli(cli_env, "download", "--start", "2099-01-01", "--end", "2099-01-02")
     assert future.returncode == 1 and "in the future" in future.stderr
     # A session day whose files are not in the bucket: the run fails and says why.

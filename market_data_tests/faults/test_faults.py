@@ -10,7 +10,7 @@ import gzip
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -298,3 +298,47 @@ def test_no_secret_in_events_or_logs(world, report, caplog, capsys):
     for secret in (SECRET, API_KEY):
         assert secret not in text
     report("secrets in events, metadata, logs", "none found", "-", "-")
+
+
+def _materialize_one(args: tuple[str, dict[str, str]]) -> bool:
+    """One partition in its own process (runs are processes, as the run launcher starts them)."""
+    day, config = args
+    resources = {
+        "flat_files": FlatFilesResource(**config["flat_files"]),
+        "warehouse": WarehouseResource(database_url=config["database_url"]),
+        "bar_store": BarStoreResource(root=config["bars"]),
+        "rest_api": RestApiResource(),
+    }
+    return materialize(ASSETS, partition_key=day, resources=resources,
+                       instance=DagsterInstance.ephemeral(), raise_on_error=False).success  # fmt: skip
+
+
+def test_twenty_partitions_in_concurrent_runs_load_every_bar_once(
+    db, database_url, s3_client, s3_endpoint, bucket, tmp_path, report
+):
+    import multiprocessing
+
+    days = [d for d in (date(2025, 10, 27) + timedelta(n) for n in range(26)) if d.weekday() < 5]
+    assert len(days) == 20
+    root = tmp_path / "source"
+    generate_source(root, days[0], days[-1])
+    for path in root.rglob("*.csv.gz"):
+        s3_client.upload_file(str(path), bucket, path.relative_to(root).as_posix())
+    add_to_watchlist(db, "SPX")
+    add_to_watchlist(db, "SPY", include_options=True)
+    config = {
+        "flat_files": {"endpoint_url": s3_endpoint, "bucket": bucket, "access_key": "k",
+                       "secret_key": "s", "landing_dir": str(tmp_path / "landing")},
+        "database_url": database_url, "bars": str(tmp_path / "bars"),
+    }  # fmt: skip
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        outcomes = pool.map(_materialize_one, [(d.isoformat(), config) for d in days])
+    assert all(outcomes)
+    total, distinct = db.execute(
+        "SELECT count(*), count(DISTINCT (symbol, timeframe, timestamp)) FROM historical_bars"
+    ).fetchone()
+    spx = dict(db.execute(
+        "SELECT (to_timestamp(timestamp / 1000.0) AT TIME ZONE 'America/New_York')::date, count(*)"
+        " FROM historical_bars WHERE symbol = 'SPX' GROUP BY 1").fetchall())  # fmt: skip
+    assert total == distinct and set(spx) == set(days) and set(spx.values()) == {390}
+    report("20 partitions, 4 concurrent runs", "every bar exactly once", 0, total)
