@@ -53,6 +53,8 @@ def ui(pg_cluster, s3_endpoint, tmp_path_factory):
         "DATABASE_URL": database_url, "MASSIVE_S3_ENDPOINT": s3_endpoint,
         "MASSIVE_S3_BUCKET": "ui-flatfiles", "MASSIVE_AWS_ACCESS_KEY": "ui",
         "MASSIVE_AWS_SECRET_KEY": "ui-secret", "MARKET_DATA_HOME": str(home),
+        # Its own Dagster storage: partition counts must not include other tests' runs.
+        "DAGSTER_PG_URL": pg_cluster.ensure_database("ui_dagster"),
     }  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "market_data.cli", "ui", "--port", str(port)],
@@ -103,16 +105,18 @@ def test_a_partition_launched_through_graphql_lands_in_the_table(ui):
         counts = dict(conn.execute("SELECT symbol, count(*) FROM historical_bars"
                                    " WHERE symbol IN ('SPX', 'SPY') GROUP BY 1").fetchall())  # fmt: skip
     assert counts["SPX"] == 390 and counts["SPY"] > 390
-    with psycopg.connect(ui["cluster"].url("dagster")) as conn:
+    with psycopg.connect(ui["env"]["DAGSTER_PG_URL"]) as conn:
         stored = conn.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,)).fetchone()
     assert stored == ("SUCCESS",)
 
 
-def wait_for_text(page, text: str, timeout: float = 30.0) -> None:
+def wait_for_text(page, text: str, timeout: float = 60.0) -> None:
     """Poll the rendered text (the UI's CSP forbids the evaluated waits of Playwright)."""
     deadline = time.monotonic() + timeout
-    while text not in page.inner_text("body"):
-        assert time.monotonic() < deadline, f"{text!r} never rendered"
+    while text not in (rendered := page.inner_text("body")):
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(ARTIFACTS / "ui-failure.png"))
+            pytest.fail(f"{text!r} never rendered; the page shows:\n{rendered[:2000]}")
         page.wait_for_timeout(250)
 
 

@@ -342,3 +342,33 @@ def test_twenty_partitions_in_concurrent_runs_load_every_bar_once(
         " FROM historical_bars WHERE symbol = 'SPX' GROUP BY 1").fetchall())  # fmt: skip
     assert total == distinct and set(spx) == set(days) and set(spx.values()) == {390}
     report("20 partitions, 4 concurrent runs", "every bar exactly once", 0, total)
+
+
+def test_a_disk_full_error_is_surfaced_and_nothing_is_kept(world, report, database_url):
+    """The server refusing to write (SQLSTATE 53100, as on a full disk) mid-load."""
+    before = rows(world, DAY_B)
+    partition = f"historical_bars_{DAY_B:%Y_%m}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(
+            "CREATE FUNCTION market_data_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'"
+            " USING ERRCODE = 'disk_full'; END $$"
+        )
+        admin.execute(
+            f"CREATE TRIGGER disk_full BEFORE INSERT ON {partition}"
+            " FOR EACH ROW EXECUTE FUNCTION market_data_disk_full()"
+        )
+    result = run(world, DAY_B)
+    message = failure_message(result)
+    assert not result.success
+    assert f"historical_bars {DAY_B}: could not extend file: No space left on device" in message
+    assert rows(world, DAY_B) == before
+    report(
+        "PostgreSQL disk full mid-load",
+        "error surfaced, table unchanged",
+        len(before),
+        len(rows(world, DAY_B)),
+    )
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f"DROP TRIGGER disk_full ON {partition}")
+    assert run(world, DAY_B).success and rows(world, DAY_B) == before
