@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint ui clean
+.PHONY: install demo test test-slow bench ui clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -21,8 +21,12 @@ demo: install
 	$(BIN)/market-data demo
 
 test: install
-	$(BIN)/ruff check market_data market_data_tests
+	$(BIN)/ruff check market_data market_data_tests bench
 	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -W ignore bench/run.py --quick
+
+bench: install
+	$(BIN)/python -W ignore bench/run.py
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import psycopg
@@ -19,9 +20,40 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from market_data.defs.resources import (
+    BarStoreResource,
+    FlatFilesResource,
+    RestApiResource,
+    WarehouseResource,
+)
 from market_data.local.postgres import EmbeddedPostgres
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
+
+
+def chain_resources(
+    endpoint_url: str,
+    bucket: str,
+    database_url: str,
+    root: Path,
+    *,
+    secret_key: str = "test-secret",
+    rest_api: RestApiResource | None = None,
+) -> dict[str, Any]:
+    """The resources of a run against the test servers, local state under ``root``."""
+    return {
+        "flat_files": FlatFilesResource(
+            endpoint_url=endpoint_url,
+            bucket=bucket,
+            access_key="test-access",
+            secret_key=secret_key,
+            landing_dir=str(root / "landing"),
+        ),
+        "warehouse": WarehouseResource(database_url=database_url),
+        "bar_store": BarStoreResource(root=str(root / "bars")),
+        "rest_api": rest_api or RestApiResource(),  # no key: the REST path is disabled
+    }
+
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
 

@@ -14,6 +14,7 @@ import pytest
 from market_data.calendar import day_window, today_in_new_york
 from market_data.datasets import DATASETS
 from market_data.local.generate import generate_source
+from market_data.local.s3 import seed_bucket
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
@@ -23,16 +24,10 @@ WEEK = (date(2025, 11, 24), date(2025, 11, 28))
 
 @pytest.fixture(scope="module")
 def cli_env(pg_cluster, s3_endpoint, tmp_path_factory):
-    import boto3
-
     home = tmp_path_factory.mktemp("home")
     source = tmp_path_factory.mktemp("source")
     generate_source(source, *WEEK)
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="cli", aws_secret_access_key="cli-secret")  # fmt: skip
-    s3.create_bucket(Bucket="cli-flatfiles")
-    for path in source.rglob("*.csv.gz"):
-        s3.upload_file(str(path), "cli-flatfiles", path.relative_to(source).as_posix())
+    seed_bucket(s3_endpoint, "cli-flatfiles", source)
     database_url = pg_cluster.ensure_database("cli_test")
     with connect(database_url) as conn:
         apply_schema(conn)

@@ -22,6 +22,7 @@ from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from market_data.local.generate import generate_source
+from market_data.local.s3 import seed_bucket
 from market_data.ui import port_is_taken
 from market_data_tests.conftest import free_port
 
@@ -36,16 +37,10 @@ DAY = "2025-11-25"
 
 @pytest.fixture(scope="module")
 def ui(pg_cluster, s3_endpoint, tmp_path_factory):
-    import boto3
-
     home = tmp_path_factory.mktemp("ui-home")
     source = tmp_path_factory.mktemp("ui-source")
     generate_source(source, date(2025, 11, 24), date(2025, 11, 26))
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="ui", aws_secret_access_key="ui-secret")  # fmt: skip
-    s3.create_bucket(Bucket="ui-flatfiles")
-    for path in source.rglob("*.csv.gz"):
-        s3.upload_file(str(path), "ui-flatfiles", path.relative_to(source).as_posix())
+    seed_bucket(s3_endpoint, "ui-flatfiles", source)
     database_url = pg_cluster.ensure_database("ui_test")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MASSIVE_", "DAGSTER_"))}

@@ -17,14 +17,10 @@ from dagster import DagsterInstance, materialize
 from market_data.calendar import day_window
 from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, SYMBOLS_TAG, historical_bars
-from market_data.defs.resources import (
-    BarStoreResource,
-    FlatFilesResource,
-    RestApiResource,
-    WarehouseResource,
-)
 from market_data.local.generate import generate_source
+from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_tests.conftest import chain_resources
 
 ASSETS = [*DATASET_ASSETS, historical_bars]
 WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # a regular day, a holiday, an early close
@@ -37,29 +33,12 @@ def source_dir(tmp_path_factory) -> Path:
     return root
 
 
-def upload(s3_client, bucket: str, root: Path) -> None:
-    for path in sorted(root.rglob("*.csv.gz")):
-        s3_client.upload_file(str(path), bucket, path.relative_to(root).as_posix())
-
-
 @pytest.fixture
-def env(db, database_url, s3_client, s3_endpoint, bucket, source_dir, tmp_path):
-    upload(s3_client, bucket, source_dir)
+def env(db, database_url, s3_endpoint, bucket, source_dir, tmp_path):
+    seed_bucket(s3_endpoint, bucket, source_dir)
     for symbol, options in (("SPX", True), ("NDX", False), ("SPY", True), ("QQQ", False)):
         add_to_watchlist(db, symbol, include_options=options)
-    resources = {
-        "flat_files": FlatFilesResource(
-            endpoint_url=s3_endpoint,
-            bucket=bucket,
-            access_key="test-access",
-            secret_key="test-secret",
-            landing_dir=str(tmp_path / "landing"),
-        ),
-        "warehouse": WarehouseResource(database_url=database_url),
-        "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
-        "rest_api": RestApiResource(),  # no key: REST disabled
-    }
-    return resources
+    return chain_resources(s3_endpoint, bucket, database_url, tmp_path)
 
 
 def run(resources, *, day: str | None = None, days: tuple[str, str] | None = None, tags=None):

@@ -12,14 +12,10 @@ from market_data.calendar import day_window
 from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.checks import bar_sanity_check, missing_bars
-from market_data.defs.resources import (
-    BarStoreResource,
-    FlatFilesResource,
-    RestApiResource,
-    WarehouseResource,
-)
 from market_data.local.generate import generate_source
+from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_tests.conftest import chain_resources
 
 ASSETS = [*DATASET_ASSETS, historical_bars, missing_bars, bar_sanity_check]
 GAP_DAY = date(2025, 11, 26)
@@ -39,20 +35,10 @@ def resources(db, database_url, s3_client, s3_endpoint, bucket, tmp_path):
                 and hour_start <= int(line.split(",")[5]) < hour_start + 3_600 * 10**9)
     ]  # fmt: skip
     path.write_bytes(gzip.compress(("\n".join(kept) + "\n").encode()))
-    for p in source.rglob("*.csv.gz"):
-        s3_client.upload_file(str(p), bucket, p.relative_to(source).as_posix())
+    seed_bucket(s3_endpoint, bucket, source)
     add_to_watchlist(db, "SPX")
     add_to_watchlist(db, "NDX")
-    flat_files = FlatFilesResource(
-        endpoint_url=s3_endpoint, bucket=bucket, access_key="k", secret_key="s",
-        landing_dir=str(tmp_path / "landing"),
-    )  # fmt: skip
-    return {
-        "flat_files": flat_files,
-        "warehouse": WarehouseResource(database_url=database_url),
-        "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
-        "rest_api": RestApiResource(),
-    }
+    return chain_resources(s3_endpoint, bucket, database_url, tmp_path)
 
 
 def checks_of(result, name: str) -> dict[str, object]:

@@ -20,15 +20,13 @@ from market_data.datasets import DATASETS
 from market_data.definitions import defs
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.resources import (
-    BarStoreResource,
-    FlatFilesResource,
     RestApiResource,
-    WarehouseResource,
 )
 from market_data.defs.sensors import flat_file_supersedes_rest
 from market_data.local.generate import generate_day_file
 from market_data.local.rest_server import LocalRestServer
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_tests.conftest import chain_resources
 
 ASSETS = [*DATASET_ASSETS, historical_bars]
 API_KEY = "hybrid-test-key"
@@ -77,20 +75,10 @@ def world(db, database_url, s3_client, s3_endpoint, bucket, tmp_path):
         return [*bars, last]
 
     with LocalRestServer(API_KEY, rest_bars) as server:
-        resources = {
-            "flat_files": FlatFilesResource(
-                endpoint_url=s3_endpoint,
-                bucket=bucket,
-                access_key="k",
-                secret_key="s",
-                landing_dir=str(tmp_path / "landing"),
-            ),
-            "warehouse": WarehouseResource(database_url=database_url),
-            "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
-            "rest_api": RestApiResource(
-                base_url=server.base_url, api_key=API_KEY, requests_per_minute=0, window_days=10
-            ),
-        }
+        rest_api = RestApiResource(
+            base_url=server.base_url, api_key=API_KEY, requests_per_minute=0, window_days=10
+        )
+        resources = chain_resources(s3_endpoint, bucket, database_url, tmp_path, rest_api=rest_api)
         yield {"resources": resources, "source": source, "server": server}
 
 

@@ -26,9 +26,11 @@ from market_data.defs.resources import (
     WarehouseResource,
 )
 from market_data.local.generate import generate_source
+from market_data.local.s3 import seed_bucket
 from market_data.pipeline import load_bars
 from market_data.sources import flat_files
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_tests.conftest import chain_resources
 from market_data_tests.faults.s3_proxy import Fault, FaultyS3Proxy
 
 ASSETS = [*DATASET_ASSETS, historical_bars]
@@ -48,23 +50,14 @@ def source(tmp_path_factory):
 @pytest.fixture
 def world(db, database_url, s3_client, s3_endpoint, bucket, source, tmp_path, monkeypatch):
     monkeypatch.setattr(flat_files, "RETRY_BACKOFF_SECONDS", 0.05)
-    for path in source.rglob("*.csv.gz"):
-        s3_client.upload_file(str(path), bucket, path.relative_to(source).as_posix())
+    seed_bucket(s3_endpoint, bucket, source)
     for symbol in ("SPX", "SPY"):
         add_to_watchlist(db, symbol)
     with FaultyS3Proxy(s3_endpoint) as proxy:
-        resources = {
-            "flat_files": FlatFilesResource(
-                endpoint_url=proxy.endpoint,
-                bucket=bucket,
-                access_key="fault-access",
-                secret_key=SECRET,
-                landing_dir=str(tmp_path / "landing"),
-            ),
-            "warehouse": WarehouseResource(database_url=database_url),
-            "bar_store": BarStoreResource(root=str(tmp_path / "bars")),
-            "rest_api": RestApiResource(api_key=API_KEY, window_days=1),
-        }
+        resources = chain_resources(
+            proxy.endpoint, bucket, database_url, tmp_path, secret_key=SECRET,
+            rest_api=RestApiResource(api_key=API_KEY, window_days=1),
+        )  # fmt: skip
         world = {"resources": resources, "proxy": proxy, "db": db, "s3": s3_client,
                  "bucket": bucket, "source": source, "landing": tmp_path / "landing"}  # fmt: skip
         assert run(world, DAY_A).success and run(world, DAY_B).success
@@ -322,8 +315,7 @@ def test_twenty_partitions_in_concurrent_runs_load_every_bar_once(
     assert len(days) == 20
     root = tmp_path / "source"
     generate_source(root, days[0], days[-1])
-    for path in root.rglob("*.csv.gz"):
-        s3_client.upload_file(str(path), bucket, path.relative_to(root).as_posix())
+    seed_bucket(s3_endpoint, bucket, root)
     add_to_watchlist(db, "SPX")
     add_to_watchlist(db, "SPY", include_options=True)
     config = {
