@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench ui clean
+.PHONY: install demo test bench ui clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -20,16 +20,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/market-data demo
 
+# ruff, the quick benchmark (so it never rots), then every test suite.
 test: install
 	$(BIN)/ruff check market_data market_data_tests bench
-	$(BIN)/python -m pytest -m "not slow"
 	$(BIN)/python -W ignore bench/run.py --quick
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
 	$(BIN)/python -W ignore bench/run.py
-
-test-slow: install
-	$(BIN)/python -m pytest -m slow
 
 ui: install
 	$(BIN)/market-data ui
