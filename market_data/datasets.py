@@ -55,6 +55,10 @@ class PrefixedTickers:
     def ticker(self, symbol: str) -> str:
         return f"{self.prefix}{symbol}"
 
+    def line_prefixes(self, underlyings: frozenset[str]) -> list[bytes]:
+        """How the file's lines of these symbols begin (``I:SPX,``)."""
+        return [f"{self.ticker(s)},".encode() for s in underlyings]
+
     def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
         wanted = pa.array(sorted(self.ticker(s) for s in underlyings), pa.string())
         mask = pc.is_in(tickers, value_set=wanted)
@@ -92,6 +96,12 @@ class OptionContracts:
 
     prefix: str = "O:"
     kind: Literal["options"] = "options"
+
+    def line_prefixes(self, underlyings: frozenset[str]) -> list[bytes]:
+        """How the lines of contracts on these underlyings may begin: every root that maps to
+        one (``O:SPX``, ``O:SPXW``); adjusted roots (``O:AMC2``) share their root's start."""
+        roots = set(underlyings) | {r for r, u in OPTION_ROOT_ALIASES.items() if u in underlyings}
+        return [f"{self.prefix}{root}".encode() for root in roots]
 
     def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
         roots = pc.utf8_slice_codeunits(tickers, len(self.prefix), -_OCC_SUFFIX_LENGTH)

@@ -1,14 +1,17 @@
 """A gzipped day file into the watchlist's bars, streamed so memory stays flat.
 
-The file is read block by block with pyarrow's streaming CSV reader, by header name
-and with explicit types (``ticker`` stays a string: ``NA`` is a ticker, not a null;
-``window_start`` stays int64 nanoseconds). Each block is cut down to the watchlist's
-tickers at once, so a day file of millions of rows never exists as one table.
+Only the watchlist's lines are parsed: ``scan.py`` finds them in the decompressed
+stream (the files are sorted by ticker), and pyarrow reads them by header name with
+explicit types (``ticker`` stays a string: ``NA`` is a ticker, not a null;
+``window_start`` stays int64 nanoseconds). A file out of order is read block by block
+with pyarrow's streaming reader instead, each block cut down to the watchlist at once.
+Either way a day file of millions of rows never exists as one table.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ import pyarrow.csv as pa_csv
 
 from market_data.calendar import NS_PER_MS, DayWindow
 from market_data.datasets import Dataset
+from market_data.transform.scan import OutOfOrder, Unreadable, scan_lines
 from market_data.transform.validate import RowChecks, check_rows
 
 BLOCK_BYTES = 4 * 1024 * 1024
@@ -136,28 +140,22 @@ def parse_day_file(
     """Stream ``path`` and keep the bars of ``underlyings`` that pass the row checks."""
     started = time.perf_counter()
     label = label or str(path)
-    check_header(read_header(path, label), dataset, label)
+    columns = read_header(path, label)
+    check_header(columns, dataset, label)
     if not underlyings:
         return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
 
-    read_options = pa_csv.ReadOptions(block_size=BLOCK_BYTES)
     convert_options = pa_csv.ConvertOptions(
         column_types={c: _COLUMN_TYPES[c] for c in dataset.header},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    pieces: list[pa.Table] = []
-    rows_read = 0
     try:
-        reader = pa_csv.open_csv(path, read_options=read_options, convert_options=convert_options)
-        for batch in reader:
-            rows_read += batch.num_rows
-            kept = _to_bars(batch, dataset, underlyings)
-            if kept.num_rows:
-                pieces.append(kept)
-    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
-        raise DayFileError(f"{label}: unreadable at row ~{rows_read:,}: {error}") from None
-
+        if columns[0] != "ticker":  # lines do not start with their ticker: no scan
+            raise OutOfOrder(f"{label}: ticker is not the first column")
+        pieces, rows_read = _scan(path, dataset, underlyings, convert_options, label)
+    except OutOfOrder:
+        pieces, rows_read = _stream(path, dataset, underlyings, convert_options, label)
     if not pieces:
         return ParsedDay(
             bars=empty_bars(), rows_read=rows_read, seconds=time.perf_counter() - started
@@ -166,6 +164,58 @@ def parse_day_file(
     parsed.rows_read = rows_read
     parsed.seconds = time.perf_counter() - started
     return parsed
+
+
+def _scan(
+    path: Path,
+    dataset: Dataset,
+    underlyings: frozenset[str],
+    convert_options: pa_csv.ConvertOptions,
+    label: str,
+) -> tuple[list[pa.Table], int]:
+    """The fast way: only the watchlist's runs of lines are parsed (see ``scan.py``)."""
+    try:
+        scanned = scan_lines(path, dataset.tickers.line_prefixes(underlyings), label)
+    except Unreadable as error:
+        raise DayFileError(str(error)) from None
+    if not scanned.lines:
+        return [], scanned.rows_read
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(scanned.header + b"".join(scanned.lines)),
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            convert_options=convert_options,
+        )
+    except pa.ArrowInvalid as error:
+        raise DayFileError(f"{label}: unreadable watchlist rows: {error}") from None
+    kept = [_to_bars(batch, dataset, underlyings) for batch in table.to_batches()]
+    return [t for t in kept if t.num_rows], scanned.rows_read
+
+
+def _stream(
+    path: Path,
+    dataset: Dataset,
+    underlyings: frozenset[str],
+    convert_options: pa_csv.ConvertOptions,
+    label: str,
+) -> tuple[list[pa.Table], int]:
+    """The general way, for a file not sorted by ticker: every block parsed and filtered."""
+    pieces: list[pa.Table] = []
+    rows_read = 0
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+            convert_options=convert_options,
+        )
+        for batch in reader:
+            rows_read += batch.num_rows
+            kept = _to_bars(batch, dataset, underlyings)
+            if kept.num_rows:
+                pieces.append(kept)
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
+        raise DayFileError(f"{label}: unreadable at row ~{rows_read:,}: {error}") from None
+    return pieces, rows_read
 
 
 def finalize_bars(
