@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - zlib is always there
     _gzip = gzip  # type: ignore[assignment]
     _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class OutOfOrder(ValueError):
@@ -51,25 +51,27 @@ def _ticker(line_start: bytes) -> bytes:
     return line_start.split(b",", 1)[0]
 
 
-def _runs(data: bytes, prefixes: list[bytes], first: bytes, last: bytes) -> list[bytes]:
-    """The runs of lines in ``data`` (complete lines) that start with one of ``prefixes``;
-    ``first`` and ``last`` are the starts of its first and last lines."""
+def _runs(
+    data: bytes, begin: int, end: int, prefixes: list[bytes], first: bytes, last: bytes
+) -> list[bytes]:
+    """The runs of lines in ``data[begin:end]`` (complete lines) that start with one of
+    ``prefixes``; ``first`` and ``last`` are the starts of its first and last lines.
+    Offsets instead of slices: a chunk is searched in place, never copied."""
     runs = []
     for prefix in prefixes:
         n = len(prefix)
         if prefix < first[:n] or prefix > last[:n]:
             continue  # sorted: no line of this chunk can start with it
-        if data.startswith(prefix):
-            start = 0
+        if data.startswith(prefix, begin):
+            start = begin
         else:
-            at = data.find(b"\n" + prefix)
+            at = data.find(b"\n" + prefix, begin, end)
             if at < 0:
                 continue
             start = at + 1
-        last_at = data.rfind(b"\n" + prefix)
-        last_start = max(start, last_at + 1)
-        end = data.find(b"\n", last_start)
-        runs.append(data[start : len(data) if end < 0 else end + 1])
+        last_start = max(start, data.rfind(b"\n" + prefix, begin, end) + 1)
+        line_end = data.find(b"\n", last_start, end)
+        runs.append(data[start : end if line_end < 0 else line_end + 1])
     return runs
 
 
@@ -83,31 +85,24 @@ def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
         with _gzip.open(path, "rb") as stream:
             while True:
                 chunk = stream.read(CHUNK_BYTES)
-                data = carry + chunk
-                if not chunk:
-                    if data and not data.endswith(b"\n"):
-                        data += b"\n"  # a last line without its newline
-                    carry = b""
-                else:
-                    cut = data.rfind(b"\n") + 1
-                    data, carry = data[:cut], data[cut:]
-                if result is None:
-                    if not data and chunk:
-                        continue  # no complete line yet
-                    newline = data.find(b"\n")
-                    header, data = (
-                        (data, b"") if newline < 0 else (data[: newline + 1], data[newline + 1 :])
-                    )
-                    result = ScannedLines(header=header)
-                if data:
-                    result.rows_read += data.count(b"\n")
-                    first_line = data[:256]
-                    last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :][:256]
+                data = carry + chunk if carry else chunk
+                if not chunk and data and not data.endswith(b"\n"):
+                    data += b"\n"  # a last line without its newline
+                end = data.rfind(b"\n") + 1  # complete lines end here; the rest is carried
+                begin = 0
+                if result is None and end:
+                    begin = data.find(b"\n") + 1
+                    result = ScannedLines(header=data[:begin])
+                if result is not None and end > begin:
+                    result.rows_read += data.count(b"\n", begin, end)
+                    first_line = data[begin : begin + 256]
+                    last_line = data[data.rfind(b"\n", begin, end - 1) + 1 :][:256]
                     first, last = _ticker(first_line), _ticker(last_line)
                     if first < previous_last or last < first:
                         raise OutOfOrder(f"{label}: rows are not sorted by ticker")
                     previous_last = last
-                    result.lines.extend(_runs(data, prefixes, first_line, last_line))
+                    result.lines.extend(_runs(data, begin, end, prefixes, first_line, last_line))
+                carry = data[end:]
                 if not chunk:
                     break
     except _GZIP_ERRORS as error:
