@@ -1,14 +1,13 @@
 """Configuration from the environment (and a git-ignored ``.env``), as DESIGN.md §2 names it.
 
 Values are read when they are needed, not at import, so a process that sets them
-late (the command line, a test) is honoured. Secrets are held only in memory and
-never appear in ``repr`` output.
+late (the command line, a test) is honoured. Dagster resources take the variables
+themselves as ``EnvVar``s (``defs/resources.py``), so secrets stay out of the UI.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -44,33 +43,6 @@ def home() -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class FlatFileSettings:
-    """Where the day files come from. No credentials means the embedded demo source."""
-
-    endpoint_url: str | None
-    bucket: str
-    region: str
-    access_key: str | None = field(default=None, repr=False)
-    secret_key: str | None = field(default=None, repr=False)
-
-    @property
-    def embedded(self) -> bool:
-        """Neither credentials nor an endpoint: serve generated files from a local server."""
-        return self.access_key is None and self.endpoint_url is None
-
-    @classmethod
-    def from_env(cls) -> FlatFileSettings:
-        load_env_file()
-        return cls(
-            endpoint_url=_get("MASSIVE_S3_ENDPOINT"),
-            bucket=_get("MASSIVE_S3_BUCKET") or DEFAULT_S3_BUCKET,
-            region=_get("MASSIVE_S3_REGION") or DEFAULT_S3_REGION,
-            access_key=_get("MASSIVE_AWS_ACCESS_KEY"),
-            secret_key=_get("MASSIVE_AWS_SECRET_KEY"),
-        )
-
-
 def database_url() -> str | None:
     """``DATABASE_URL``, or None for the embedded cluster."""
     load_env_file()
@@ -80,10 +52,3 @@ def database_url() -> str | None:
 def dagster_pg_url() -> str | None:
     load_env_file()
     return _get("DAGSTER_PG_URL")
-
-
-def secret_values() -> list[str]:
-    """Every configured secret, so that output can be checked or scrubbed for them."""
-    load_env_file()
-    names = ("MASSIVE_AWS_ACCESS_KEY", "MASSIVE_AWS_SECRET_KEY", "MASSIVE_API_KEY")
-    return [v for v in (_get(n) for n in names) if v]
