@@ -113,51 +113,76 @@ def _csv_payload(parts: list[DatasetBars]) -> tuple[bytes, int]:
     return sink.getvalue(), table.num_rows
 
 
+def _delete_scope(conn: psycopg.Connection, window: DayWindow, parts: list[DatasetBars]) -> int:
+    """Delete what the load replaces: the day's bars of each part's dataset and underlyings
+    (only their REST bars, for a REST part)."""
+    scope = [(p.dataset.name, u, p.source) for p in parts for u in sorted(p.underlyings)]
+    return conn.execute(
+        "DELETE FROM historical_bars h"
+        " USING unnest(%s::text[], %s::text[], %s::text[]) AS s(dataset, underlying, source)"
+        " WHERE h.dataset = s.dataset AND h.underlying = s.underlying"
+        ' AND h."timestamp" >= %s AND h."timestamp" < %s'
+        " AND (s.source = 'flat_file' OR h.source = 'rest')",
+        (
+            [d for d, _, _ in scope],
+            [u for _, u, _ in scope],
+            [s for _, _, s in scope],
+            window.start_ms,
+            window.end_ms,
+        ),
+    ).rowcount
+
+
+def _copy(conn: psycopg.Connection, table: str, payload: bytes) -> None:
+    with conn.cursor().copy(f"COPY {table} ({_QUOTED}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(payload)
+
+
+def _upsert_through_staging(conn: psycopg.Connection, payload: bytes) -> int:
+    """COPY into a temporary table, then one upsert that never lets REST replace a
+    flat-file bar."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS bars_staging ("
+        ' symbol text, timeframe text, "timestamp" bigint, open double precision,'
+        " high double precision, low double precision, close double precision,"
+        " volume double precision, vwap double precision, transactions integer,"
+        " source text, dataset text, underlying text) ON COMMIT DELETE ROWS"
+    )
+    _copy(conn, "bars_staging", payload)
+    return conn.execute(
+        f"INSERT INTO historical_bars ({_QUOTED}) SELECT {_QUOTED} FROM bars_staging"
+        f' ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET {_UPDATES}'
+        " WHERE historical_bars.source = 'rest' OR EXCLUDED.source = 'flat_file'"
+    ).rowcount
+
+
 def load_day(
     conn: psycopg.Connection,
     window: DayWindow,
     parts: list[DatasetBars],
 ) -> LoadResult:
-    """Replace the day's bars of the given datasets and underlyings, all or nothing."""
+    """Replace the day's bars of the given datasets and underlyings, all or nothing.
+
+    Flat-file bars go straight into the table with COPY once their scope is deleted: no
+    bar can be left to conflict with. Should one (a symbol shared by two datasets), and
+    for REST bars always, the load goes through a staging table and one upsert instead.
+    """
     started = time.perf_counter()
     payload, rows = _csv_payload(parts)
     ensure_month_partitions(conn, window)
-    scope = [(p.dataset.name, u, p.source) for p in parts for u in sorted(p.underlyings)]
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"load {window.day}",))
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS bars_staging ("
-            ' symbol text, timeframe text, "timestamp" bigint, open double precision,'
-            " high double precision, low double precision, close double precision,"
-            " volume double precision, vwap double precision, transactions integer,"
-            " source text, dataset text, underlying text) ON COMMIT DELETE ROWS"
-        )
-        if rows:
-            with conn.cursor().copy(
-                f"COPY bars_staging ({_QUOTED}) FROM STDIN (FORMAT csv)"
-            ) as copy:
-                copy.write(payload)
-        deleted = conn.execute(
-            "DELETE FROM historical_bars h"
-            " USING unnest(%s::text[], %s::text[], %s::text[]) AS s(dataset, underlying, source)"
-            " WHERE h.dataset = s.dataset AND h.underlying = s.underlying"
-            ' AND h."timestamp" >= %s AND h."timestamp" < %s'
-            " AND (s.source = 'flat_file' OR h.source = 'rest')",
-            (
-                [d for d, _, _ in scope],
-                [u for _, u, _ in scope],
-                [s for _, _, s in scope],
-                window.start_ms,
-                window.end_ms,
-            ),
-        ).rowcount
+        deleted = _delete_scope(conn, window, parts)
         written = 0
-        if rows:
-            written = conn.execute(
-                f"INSERT INTO historical_bars ({_QUOTED}) SELECT {_QUOTED} FROM bars_staging"
-                f' ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET {_UPDATES}'
-                " WHERE historical_bars.source = 'rest' OR EXCLUDED.source = 'flat_file'"
-            ).rowcount
+        if rows and all(p.source == "flat_file" for p in parts):
+            try:
+                with conn.transaction():  # a savepoint: a conflict falls back to the upsert
+                    _copy(conn, "historical_bars", payload)
+                written = rows
+            except psycopg.errors.UniqueViolation:
+                written = _upsert_through_staging(conn, payload)
+        elif rows:
+            written = _upsert_through_staging(conn, payload)
     return LoadResult(
         rows_copied=rows,
         rows_deleted=max(deleted, 0),

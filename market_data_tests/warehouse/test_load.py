@@ -161,3 +161,17 @@ def test_month_partitions_cover_a_day_across_a_utc_month_end(db):
         )
     }
     assert {"historical_bars_2025_11", "historical_bars_2025_12"} <= names
+
+
+def test_a_conflict_outside_the_scope_falls_back_to_the_upsert(db):
+    # The same symbol from two datasets: the second load cannot COPY straight in.
+    load_day(
+        db, WINDOW, [DatasetBars(DATASETS["stocks"], frozenset({"SPY"}), bars("SPY", range(3)))]
+    )
+    result = load_day(
+        db, WINDOW,
+        [DatasetBars(DATASETS["indices"], frozenset({"SPY"}), bars("SPY", range(3), close=7.0))],
+    )  # fmt: skip
+    assert result.rows_written == 3
+    got = db.execute("SELECT close, dataset FROM historical_bars ORDER BY timestamp").fetchall()
+    assert got == [(7.0, "indices")] * 3
