@@ -69,8 +69,12 @@ def ui(pg_cluster, s3_endpoint, tmp_path_factory):
     _drain(process)
     yield {"port": port, "url": f"http://127.0.0.1:{port}", "env": env, "home": home,
            "process": process, "database_url": database_url, "cluster": pg_cluster}  # fmt: skip
-    if process.poll() is None:
-        process.kill()
+    if process.poll() is None:  # a test failed before Ctrl-C: stop all three processes
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _drain(process: subprocess.Popen) -> None:

@@ -1,8 +1,9 @@
 """A local S3-compatible server (moto in server mode) for the embedded demo source.
 
-It runs detached, so it outlives the command that started it and later runs reuse it.
-moto keeps objects in memory: after a restart the bucket is empty, and ``seed_bucket``
-uploads the files again.
+Without Massive credentials the pipeline still reads day files through S3, so the code path
+is the one production uses. The server runs detached: it outlives the command that started
+it and later runs reuse it. moto keeps objects in memory, so after a restart the bucket is
+empty and ``seed_bucket`` uploads the files again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+"""moto accepts any key; fixed dummy ones keep boto3 from looking for real ones."""
+
+# Loopback only: an HTTP(S)_PROXY in the environment must not see these requests.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class LocalS3Error(RuntimeError):
@@ -38,16 +45,21 @@ def _free_port() -> int:
 
 
 def _answers(endpoint: str) -> bool:
+    """Any HTTP answer counts: it proves a server listens, not that a bucket exists."""
     try:
-        with urllib.request.urlopen(endpoint + "/moto-api/", timeout=2):
+        with _NO_PROXY.open(endpoint + "/moto-api/", timeout=2):
             return True
     except urllib.error.HTTPError:
-        return True  # it answered
+        return True
     except (urllib.error.URLError, OSError):
         return False
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie child of this process is reaped and counts as gone."""
+    with suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
@@ -55,16 +67,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _is_moto(pid: int) -> bool:
+    """A recycled pid (after a reboot) must not be signalled as if it were the server."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # no /proc to ask: trust the pid file
+    return b"moto" in cmdline
+
+
+def _server_command() -> list[str]:
+    """The venv's own ``moto_server`` first, so the server matches the installed moto."""
+    beside = Path(sys.executable).with_name("moto_server")
+    if beside.exists():
+        return [str(beside)]
+    on_path = shutil.which("moto_server")
+    if on_path:
+        return [on_path]
+    return [sys.executable, "-m", "moto.server"]
+
+
 @dataclass
 class LocalS3Server:
+    """One moto server per ``root``, which holds ``port``, ``pid`` and ``server.log``."""
+
     root: Path
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).absolute()
 
     @property
+    def log_file(self) -> Path:
+        return self.root / "server.log"
+
+    @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{int((self.root / 'port').read_text())}"
+        try:
+            port = int((self.root / "port").read_text())
+        except (OSError, ValueError):
+            raise LocalS3Error(f"the local S3 server in {self.root} has not been started") from None
+        return f"http://127.0.0.1:{port}"
 
     def _pid(self) -> int | None:
         try:
@@ -72,75 +116,109 @@ class LocalS3Server:
         except (OSError, ValueError):
             return None
 
-    def running(self) -> bool:
+    def is_running(self) -> bool:
+        """The recorded process lives and its port answers HTTP."""
         pid = self._pid()
-        return pid is not None and _alive(pid) and _answers(self.endpoint_url)
+        if pid is None or not _alive(pid) or not _is_moto(pid):
+            return False
+        try:
+            return _answers(self.endpoint_url)
+        except LocalS3Error:
+            return False
 
-    def start(self) -> str:
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Two processes starting at once would each launch a server."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.running():
+        with (self.root / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return f"last lines of {self.log_file}:\n" + "\n".join(tail)
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Start the server (or reuse a running one); its endpoint URL."""
+        with self._lock():
+            if self.is_running():
                 return self.endpoint_url
-            server = Path(sys.executable).with_name("moto_server")
-            command = (
-                [str(server)]
-                if server.exists()
-                else (
-                    [shutil.which("moto_server")]
-                    if shutil.which("moto_server")
-                    else [sys.executable, "-m", "moto.server"]
-                )
-            )
             port = _free_port()
-            with (self.root / "server.log").open("ab") as log:
+            with self.log_file.open("ab") as log:
+                # Its own session: not killed with this process or by a Ctrl-C in its terminal.
                 process = subprocess.Popen(
-                    [*command, "-H", "127.0.0.1", "-p", str(port)],
+                    [*_server_command(), "-H", "127.0.0.1", "-p", str(port)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )  # fmt: skip
             (self.root / "port").write_text(str(port))
             (self.root / "pid").write_text(str(process.pid))
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    break
-                if _answers(self.endpoint_url):
-                    return self.endpoint_url
-                time.sleep(0.2)
-            process.kill()
-            tail = (self.root / "server.log").read_text(errors="replace").splitlines()[-10:]
-            raise LocalS3Error("local S3 server did not start:\n" + "\n".join(tail))
+            endpoint = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                if _answers(endpoint):
+                    return endpoint
+                time.sleep(0.1)
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            (self.root / "pid").unlink(missing_ok=True)
+            raise LocalS3Error(
+                f"local S3 server on port {port} did not answer within {timeout:.0f} s "
+                f"(exit {process.returncode})\n{self._log_tail()}"
+            )
 
-    def stop(self) -> None:
-        pid = self._pid()
-        if pid is not None and _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-        (self.root / "pid").unlink(missing_ok=True)
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate the server, killing it if it lingers; its objects go with it."""
+        with self._lock():
+            pid = self._pid()
+            if pid is not None and _alive(pid) and _is_moto(pid):
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            (self.root / "pid").unlink(missing_ok=True)
 
 
 def ensure_local_s3(home: Path) -> str:
     """Start (or reuse) the server under ``home/s3``; its endpoint URL."""
-    return LocalS3Server(home / "s3").start()
+    return LocalS3Server(Path(home) / "s3").start()
 
 
 def seed_bucket(endpoint_url: str, bucket: str, source_dir: Path) -> int:
-    """Upload every file under ``source_dir`` (key = relative path) that the bucket lacks."""
+    """Upload every file under ``source_dir`` (key = relative posix path) that the bucket
+    lacks at the same size; the number uploaded. A restarted moto is empty, hence this.
+
+    ``.part`` files are downloads or generations still being written, never day files.
+    """
     client = boto3.client(
-        "s3", endpoint_url=endpoint_url, region_name="us-east-1",
-        config=Config(signature_version="s3v4"), **LOCAL_CREDENTIALS,
-    )  # fmt: skip
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+        **LOCAL_CREDENTIALS,
+    )
     try:
         client.head_bucket(Bucket=bucket)
     except ClientError:
-        client.create_bucket(Bucket=bucket)
+        # A concurrent seeder may create it first.
+        with suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=bucket)
     present = {
         obj["Key"]: obj["Size"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         for obj in page.get("Contents", [])
     }
     uploaded = 0
-    for path in sorted(p for p in source_dir.rglob("*") if p.is_file()):
+    for path in sorted(p for p in Path(source_dir).rglob("*") if p.is_file()):
         key = path.relative_to(source_dir).as_posix()
         if key.endswith(".part") or present.get(key) == path.stat().st_size:
             continue

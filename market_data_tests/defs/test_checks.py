@@ -95,3 +95,21 @@ def test_bar_sanity_counts_broken_bars(db):
     assert bar_sanity(db, GAP_DAY) == {
         "bars": 4, "ohlc_inconsistent": 1, "negative_volume": 1, "not_on_a_minute": 1,
     }  # fmt: skip
+
+
+def test_days_around_the_dst_change_are_complete(db, database_url, s3_endpoint, bucket, tmp_path):
+    source = tmp_path / "dst"
+    generate_source(source, date(2025, 10, 31), date(2025, 11, 3))  # clocks go back on Nov 2
+    seed_bucket(s3_endpoint, bucket, source)
+    add_to_watchlist(db, "SPX")
+    result = materialize(
+        ASSETS, resources=chain_resources(s3_endpoint, bucket, database_url, tmp_path),
+        instance=DagsterInstance.ephemeral(),
+        tags={"dagster/asset_partition_range_start": "2025-10-31",
+              "dagster/asset_partition_range_end": "2025-11-03"},
+    )  # fmt: skip
+    missing = checks_of(result, "missing_bars")
+    assert {d: e.passed for d, e in missing.items()} == {
+        "2025-10-31": True, "2025-11-01": True, "2025-11-02": True, "2025-11-03": True,
+    }  # fmt: skip
+    assert missing["2025-11-03"].metadata["session_minutes"].value == 390

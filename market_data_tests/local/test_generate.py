@@ -1,87 +1,190 @@
-"""Generated day files follow Massive's layout, formats and calendar."""
+"""Generated day files follow Massive's layout, formats and calendar, read back as plain CSV."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import re
-from datetime import date
+from datetime import date, datetime, time, timezone
+from functools import cache
 from pathlib import Path
 
 import pytest
 
-from market_data.calendar import day_window
+from market_data.calendar import NEW_YORK
 from market_data.datasets import DATASETS
-from market_data.local.generate import generate_day_file, generate_source, has_file
+from market_data.local.generate import (
+    DEMO_INDICES,
+    DEMO_STOCKS,
+    GeneratorSizes,
+    generate_day_file,
+    generate_source,
+    has_file,
+)
 
-OCC = re.compile(r"^O:[A-Z]+\d?\d{6}[CP]\d{8}$")
+WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # holiday on the 27th, early close the 28th
+REGULAR, HOLIDAY, EARLY_CLOSE, SATURDAY = (date(2025, 11, d) for d in (25, 27, 28, 29))
+NS_PER_MINUTE = 60_000_000_000
+OCC = re.compile(r"^O:(?P<root>[A-Z]+\d?)(?P<expiry>\d{6})[CP]\d{8}$")
+INTEGER = re.compile(r"^\d+$")
+AT_MOST_4_DECIMALS = re.compile(r"^\d+(\.\d{1,4})?$")
 
 
-def read(path: Path) -> tuple[str, list[dict[str, str]]]:
-    with gzip.open(path, "rt", newline="") as f:
-        header = f.readline().strip()
-        f.seek(0)
-        return header, list(csv.DictReader(f))
+def utc_ns(*args: int) -> int:
+    return int(datetime(*args, tzinfo=timezone.utc).timestamp()) * 10**9
+
+
+def new_york_ns(day: date, hour: int, minute: int = 0) -> int:
+    return int(datetime.combine(day, time(hour, minute), tzinfo=NEW_YORK).timestamp()) * 10**9
 
 
 @pytest.fixture(scope="module")
 def week(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("week")
-    generate_source(root, date(2025, 10, 31), date(2025, 11, 3))  # DST ends Nov 2
-    generate_source(root, date(2025, 11, 25), date(2025, 11, 29))  # holiday, early close
+    root = tmp_path_factory.mktemp("source")
+    generate_source(root, *WEEK)
     return root
 
 
-def rows_of(week: Path, name: str, day: date) -> tuple[str, list[dict[str, str]]]:
-    return read(week / DATASETS[name].key(day))
+@cache
+def read(path: Path) -> tuple[str, list[list[str]]]:
+    """The header line as written and the data rows, without pandas' NA guessing."""
+    with gzip.open(path, "rt", newline="") as f:
+        header = f.readline().rstrip("\n")
+        return header, list(csv.reader(f))
+
+
+def rows(week: Path, name: str, day: date) -> list[dict[str, str]]:
+    header, data = read(week / DATASETS[name].key(day))
+    columns = header.split(",")
+    return [dict(zip(columns, row, strict=True)) for row in data]
+
+
+def starts(week: Path, name: str, day: date, ticker: str) -> list[int]:
+    return [int(r["window_start"]) for r in rows(week, name, day) if r["ticker"] == ticker]
+
+
+def test_generate_source_writes_the_days_with_a_file_once(week, tmp_path):
+    written = {p.relative_to(week).as_posix() for p in week.rglob("*") if p.is_file()}
+    weekdays = [date(2025, 11, d) for d in range(24, 29)]
+    sessions = [d for d in weekdays if d != HOLIDAY]
+    assert written == {
+        *(f"us_indices/minute_aggs_v1/2025/11/{d}.csv.gz" for d in weekdays),
+        *(f"us_stocks_sip/minute_aggs_v1/2025/11/{d}.csv.gz" for d in sessions),
+        *(f"us_options_opra/minute_aggs_v1/2025/11/{d}.csv.gz" for d in sessions),
+    }
+    before = {p: p.stat().st_mtime_ns for p in week.rglob("*.csv.gz")}
+    assert generate_source(week, *WEEK) == []
+    assert {p: p.stat().st_mtime_ns for p in week.rglob("*")} == before  # no .part left either
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_files_are_sorted_unique_and_inside_their_new_york_day(week, name):
-    header, rows = rows_of(week, name, date(2025, 11, 25))
-    assert header == ",".join(DATASETS[name].header)
-    keys = [(r["ticker"].encode(), int(r["window_start"])) for r in rows]
-    assert keys == sorted(keys) and len(set(keys)) == len(keys)
-    window = day_window(date(2025, 11, 25))
-    for r in rows:
-        start = int(r["window_start"])
-        assert window.start_ns <= start < window.end_ns and start % 60_000_000_000 == 0
-        assert float(r["low"]) <= min(float(r["open"]), float(r["close"]))
-        assert max(float(r["open"]), float(r["close"])) <= float(r["high"])
+@pytest.mark.parametrize("day", [REGULAR, HOLIDAY, EARLY_CLOSE])
+def test_rows_are_sorted_unique_whole_minutes_of_the_new_york_day(week, name, day):
+    dataset = DATASETS[name]
+    if not has_file(dataset, day):
+        return
+    header, data = read(week / dataset.key(day))
+    assert header == ",".join(dataset.header)
+    assert data
+    keys = [(r["ticker"].encode(), int(r["window_start"])) for r in rows(week, name, day)]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    window = dataset.window(day)
+    assert all(window.start_ns <= t < window.end_ns and t % NS_PER_MINUTE == 0 for _, t in keys)
 
 
-def spx_minutes(week: Path, day: date) -> list[int]:
-    return [
-        int(r["window_start"]) for r in rows_of(week, "indices", day)[1] if r["ticker"] == "I:SPX"
-    ]
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_prices_and_counts_look_like_massives(week, name):
+    for r in rows(week, name, REGULAR):
+        o, c, h, low = (float(r[k]) for k in ("open", "close", "high", "low"))
+        assert 0 < low <= min(o, c) <= max(o, c) <= h
+        if name != "indices":
+            assert INTEGER.match(r["volume"]) and INTEGER.match(r["transactions"])
+            assert 1 <= int(r["transactions"]) <= int(r["volume"])
+            assert all(AT_MOST_4_DECIMALS.match(r[k]) for k in ("open", "close", "high", "low"))
+    if name == "indices":  # long decimals as in the docs' sample (69.86160000000000)
+        values = {r["open"] for r in rows(week, name, REGULAR)}
+        assert any(re.fullmatch(r"\d+\.\d{14}", v) for v in values)
 
 
-def test_sessions_early_close_holiday_and_dst(week):
-    assert len(spx_minutes(week, date(2025, 11, 25))) == 390
-    assert len(spx_minutes(week, date(2025, 11, 28))) == 210
-    holiday = rows_of(week, "indices", date(2025, 11, 27))[1]
-    assert holiday and not any(r["ticker"] == "I:SPX" for r in holiday)
-    assert not (week / DATASETS["stocks"].key(date(2025, 11, 27))).exists()
-    assert not has_file(DATASETS["stocks"], date(2025, 11, 27))
-    assert not any(has_file(d, date(2025, 11, 29)) for d in DATASETS.values())
-    # 09:30 ET is 13:30 UTC before the change and 14:30 UTC after it.
-    assert spx_minutes(week, date(2025, 10, 31))[0] == 1761917400 * 10**9
-    assert spx_minutes(week, date(2025, 11, 3))[0] == 1762180200 * 10**9
+def test_index_sessions_early_close_and_holiday(week):
+    assert len(starts(week, "indices", REGULAR, "I:SPX")) == 390
+    assert len(starts(week, "indices", EARLY_CLOSE, "I:SPX")) == 210
+    holiday = rows(week, "indices", HOLIDAY)
+    assert not {r["ticker"] for r in holiday} & {f"I:{s}" for s in DEMO_INDICES}
+    # Only the around-the-clock indices: every minute of the day for each of them.
+    per_ticker: dict[str, int] = {}
+    for r in holiday:
+        per_ticker[r["ticker"]] = per_ticker.get(r["ticker"], 0) + 1
+    assert per_ticker and set(per_ticker.values()) == {1440}
+    regular = {r["ticker"] for r in rows(week, "indices", REGULAR)}
+    assert set(per_ticker) < regular and len(regular) == 5 + GeneratorSizes().other_indices
+    assert {"I:SPXEW", "I:AAVE100"} <= regular
 
 
-def test_tickers_look_real(week):
-    stocks = {r["ticker"] for r in rows_of(week, "stocks", date(2025, 11, 25))[1]}
-    assert {"NA", "SPY", "BRK.B"} <= stocks and len(stocks) > 300
-    options = {r["ticker"] for r in rows_of(week, "options", date(2025, 11, 25))[1]}
-    assert all(OCC.match(t) for t in options)
-    assert any(t.startswith("O:SPXW") for t in options) and any(
-        t.startswith("O:AMC2") for t in options
-    )
+def test_has_file_follows_the_exchange_calendar():
+    indices, stocks, options = (DATASETS[n] for n in ("indices", "stocks", "options"))
+    assert all(has_file(d, REGULAR) for d in DATASETS.values())
+    assert has_file(indices, HOLIDAY) and not has_file(stocks, HOLIDAY)
+    assert not has_file(options, HOLIDAY)
+    assert not any(has_file(d, day) for d in DATASETS.values() for day in (SATURDAY, WEEK[1]))
 
 
-def test_generation_is_deterministic_and_not_repeated(tmp_path, week):
-    a, b = tmp_path / "a.csv.gz", tmp_path / "b.csv.gz"
-    generate_day_file(DATASETS["stocks"], date(2025, 11, 25), a)
-    generate_day_file(DATASETS["stocks"], date(2025, 11, 25), b)
-    assert gzip.decompress(a.read_bytes()) == gzip.decompress(b.read_bytes())
-    assert generate_source(week, date(2025, 11, 25), date(2025, 11, 29)) == []
+def test_the_new_york_day_moves_with_daylight_saving_time(tmp_path):
+    indices = DATASETS["indices"]
+    for day, open_utc_hour in ((date(2025, 10, 31), 13), (date(2025, 11, 3), 14)):
+        path = tmp_path / f"{day}.csv.gz"
+        generate_day_file(indices, day, path)
+        spx = [int(r[5]) for r in read(path)[1] if r[0] == "I:SPX"]
+        assert spx[0] == utc_ns(day.year, day.month, day.day, open_utc_hour, 30)
+        assert len(spx) == 390
+        # Around-the-clock rows start at New York midnight: 04:00 UTC in EDT, 05:00 in EST.
+        first = min(int(r[5]) for r in read(path)[1])
+        assert first == indices.window(day).start_ns
+        assert first == utc_ns(day.year, day.month, day.day, open_utc_hour - 9)
+
+
+def test_stocks_trade_in_extended_hours_and_after_an_early_close(week):
+    for day, close_hour in ((REGULAR, 16), (EARLY_CLOSE, 13)):
+        spy = starts(week, "stocks", day, "SPY")
+        open_, close = new_york_ns(day, 9, 30), new_york_ns(day, close_hour)
+        assert new_york_ns(day, 4) <= spy[0] and spy[-1] < new_york_ns(day, 20)
+        assert len([t for t in spy if open_ <= t < close]) == (close - open_) // NS_PER_MINUTE
+        assert any(t < open_ for t in spy) and any(t >= new_york_ns(day, 16) for t in spy)
+    tickers = {r["ticker"] for r in rows(week, "stocks", REGULAR)}
+    assert set(DEMO_STOCKS) | {"BRK.B", "AApB"} <= tickers
+    assert len(tickers) == len(DEMO_STOCKS) + GeneratorSizes().other_stocks
+
+
+def test_option_tickers_are_occ_contracts_in_the_regular_session(week):
+    contracts = rows(week, "options", EARLY_CLOSE)
+    roots = set()
+    for r in contracts:
+        match = OCC.match(r["ticker"])
+        assert match, r["ticker"]
+        roots.add(match["root"])
+        assert match["expiry"] > "251128"
+        t = int(r["window_start"])
+        assert new_york_ns(EARLY_CLOSE, 9, 30) <= t < new_york_ns(EARLY_CLOSE, 13, 15)
+    assert {"SPY", "QQQ", "SPXW", "SPX", "NDXP", "AAPL", "TSLA", "AMC2", "SPYG"} <= roots
+
+
+def test_sizes_scale_and_files_are_deterministic(tmp_path):
+    sizes = GeneratorSizes(other_indices=40, other_stocks=10, contracts_per_underlying=3)
+    counted = {}
+    for name, dataset in DATASETS.items():
+        a, b = tmp_path / f"{name}-a.csv.gz", tmp_path / f"{name}-b.csv.gz"
+        assert generate_day_file(dataset, REGULAR, a, sizes) == len(read(a)[1])
+        generate_day_file(dataset, REGULAR, b, sizes)
+        assert a.read_bytes() == b.read_bytes()
+        counted[name] = len({r[0] for r in read(a)[1]})
+    assert counted == {"indices": 45, "stocks": 17, "options": 33}
+    other_day = tmp_path / "other.csv.gz"
+    generate_day_file(DATASETS["stocks"], date(2025, 11, 26), other_day, sizes)
+    assert other_day.read_bytes() != (tmp_path / "stocks-a.csv.gz").read_bytes()
+
+
+def test_a_day_without_a_file_gets_only_the_header(tmp_path):
+    path = tmp_path / "holiday.csv.gz"
+    assert generate_day_file(DATASETS["stocks"], HOLIDAY, path) == 0
+    assert gzip.decompress(path.read_bytes()) == (",".join(DATASETS["stocks"].header) + "\n").encode()

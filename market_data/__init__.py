@@ -1,0 +1,1 @@
+"""Market data pipeline: Massive flat files and REST aggregates into PostgreSQL."""
