@@ -41,6 +41,7 @@ from market_data.datasets import DATASETS, Dataset
 SLICE_ROWS = 200_000
 # ISA-L's fastest level: a generator should not be what a benchmark waits for.
 GZIP_LEVEL = 1
+# Slices encoded to CSV in parallel; more would only hold more text in memory.
 ENCODE_THREADS = 4
 
 
@@ -251,7 +252,7 @@ class _Plan:
 
 
 def _ms_at(day: date, hour: int, minute: int = 0) -> int:
-    """Epoch ms of a New York wall-clock time: the calendar applies daylight saving time."""
+    """Epoch ms of a New York wall-clock time, daylight saving time applied by the tz rules."""
     return int(datetime.combine(day, time(hour, minute), tzinfo=NEW_YORK).timestamp() * 1000)
 
 
