@@ -10,7 +10,6 @@ racing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pwd
 import shlex
@@ -19,13 +18,14 @@ import socket
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from market_data.local.state import folder_lock, log_tail
 
 SERVER_USER = "postgres"
 """The system user the server runs as when started by root (Debian's package creates it)."""
@@ -171,16 +171,9 @@ class EmbeddedPostgres:
             output = (result.stderr or result.stdout).strip()
             raise EmbeddedPostgresError(
                 f"{Path(args[0]).name} {args[1] if len(args) > 1 else ''} failed "
-                f"(exit {result.returncode}): {output}\n{self._log_tail()}"
+                f"(exit {result.returncode}): {output}\n{log_tail(self.log_file)}"
             )
         return result
-
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return f"last lines of {self.log_file}:\n" + "\n".join(tail)
 
     def _prepare_root(self) -> None:
         """As root, hand the folder to the server user and make sure it can reach it."""
@@ -202,17 +195,6 @@ class EmbeddedPostgres:
                 "to other users (e.g. under /root, mode 700); set MARKET_DATA_HOME to a folder "
                 "it can reach, or set DATABASE_URL to an existing server"
             )
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Two processes starting the same cluster at once would both run initdb."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _stored_port(self) -> int | None:
         try:
@@ -251,7 +233,7 @@ class EmbeddedPostgres:
                 f"{self.socket_dir} is too long for a unix socket path "
                 f"({_MAX_SOCKET_PATH} bytes at most): set MARKET_DATA_HOME to a shorter path"
             )
-        with self._lock():
+        with folder_lock(self.root):
             bindir = find_server_bindir()
             if self.is_running():
                 port = self._recorded_port()  # the truth, should the port file be stale
@@ -295,13 +277,13 @@ class EmbeddedPostgres:
             if time.monotonic() >= deadline:
                 raise EmbeddedPostgresError(
                     f"PostgreSQL in {self.data_dir} does not accept connections on "
-                    f"127.0.0.1 after {timeout:.0f} s\n{self._log_tail()}"
+                    f"127.0.0.1 after {timeout:.0f} s\n{log_tail(self.log_file)}"
                 )
             time.sleep(0.1)
 
     def stop(self) -> None:
         """Fast shutdown: open sessions are cut, nothing is lost (the data is throwaway)."""
-        with self._lock():
+        with folder_lock(self.root):
             if self.is_running():
                 pg_ctl = find_server_bindir() / "pg_ctl"
                 self._run([str(pg_ctl), "stop", "-m", "fast", "-w", "-D", str(self.data_dir)])

@@ -8,7 +8,6 @@ empty and ``seed_bucket`` uploads the files again.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
@@ -18,14 +17,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from market_data.local.state import folder_lock, log_tail
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 """moto accepts any key; fixed dummy ones keep boto3 from looking for real ones."""
@@ -126,27 +126,9 @@ class LocalS3Server:
         except LocalS3Error:
             return False
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Two processes starting at once would each launch a server."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return f"last lines of {self.log_file}:\n" + "\n".join(tail)
-
     def start(self, timeout: float = 20.0) -> str:
         """Start the server (or reuse a running one); its endpoint URL."""
-        with self._lock():
+        with folder_lock(self.root):
             if self.is_running():
                 return self.endpoint_url
             port = _free_port()
@@ -171,12 +153,12 @@ class LocalS3Server:
             (self.root / "pid").unlink(missing_ok=True)
             raise LocalS3Error(
                 f"local S3 server on port {port} did not answer within {timeout:.0f} s "
-                f"(exit {process.returncode})\n{self._log_tail()}"
+                f"(exit {process.returncode})\n{log_tail(self.log_file)}"
             )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the server, killing it if it lingers; its objects go with it."""
-        with self._lock():
+        with folder_lock(self.root):
             pid = self._pid()
             if pid is not None and _alive(pid) and _is_moto(pid):
                 os.kill(pid, signal.SIGTERM)
