@@ -91,6 +91,22 @@ def failure_message(result) -> str:
     return "\n".join(messages)
 
 
+def assert_failed_cleanly(
+    world,
+    report,
+    result,
+    fault: str,
+    message: str,
+    before: list,
+    outcome: str = "clear error, table unchanged",
+) -> None:
+    """The run failed saying ``message``, and day B holds exactly what it held before."""
+    assert not result.success
+    assert message in failure_message(result)
+    assert rows(world, DAY_B) == before
+    report(fault, outcome, len(before), len(rows(world, DAY_B)))
+
+
 def publish(world, body: bytes, key: str = STOCKS_KEY_B) -> None:
     world["s3"].put_object(Bucket=world["bucket"], Key=key, Body=body)
 
@@ -140,13 +156,9 @@ BAD_FILES = {
 def test_a_bad_day_file_changes_nothing_and_a_rerun_completes(world, report, fault):
     before_a, before_b = rows(world, DAY_A), rows(world, DAY_B)
     publish(world, BAD_FILES[fault](good_body(world)))
-    result = run(world, DAY_B)
-    assert not result.success
-    assert STOCKS_KEY_B in failure_message(result)
-    assert rows(world, DAY_B) == before_b and rows(world, DAY_A) == before_a
-    report(
-        f"day file: {fault}", "clear error, table unchanged", len(before_b), len(rows(world, DAY_B))
-    )
+    assert_failed_cleanly(world, report, run(world, DAY_B), f"day file: {fault}", STOCKS_KEY_B,
+                          before_b)  # fmt: skip
+    assert rows(world, DAY_A) == before_a
 
     publish(world, good_body(world))
     assert run(world, DAY_B).success
@@ -169,13 +181,8 @@ def test_a_reordered_header_is_read_by_name(world, report):
 def test_s3_403_names_the_object_and_changes_nothing(world, report):
     before = rows(world, DAY_B)
     world["proxy"].inject(Fault(STOCKS_KEY_B, "forbidden", times=100))
-    result = run(world, DAY_B)
-    assert not result.success
-    assert f"s3://{world['bucket']}/{STOCKS_KEY_B}: access denied (403)" in failure_message(result)
-    assert rows(world, DAY_B) == before
-    report(
-        "S3 403 (bad keys)", "clear error, table unchanged", len(before), len(rows(world, DAY_B))
-    )
+    assert_failed_cleanly(world, report, run(world, DAY_B), "S3 403 (bad keys)",
+                          f"s3://{world['bucket']}/{STOCKS_KEY_B}: access denied (403)", before)  # fmt: skip
     world["proxy"].faults.clear()
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
 
@@ -196,17 +203,9 @@ def test_s3_resets_that_persist_leave_no_half_file(world, report):
     before = rows(world, DAY_B)
     publish(world, _reorder(good_body(world)))
     world["proxy"].inject(Fault(STOCKS_KEY_B, "reset", times=3, reset_after_bytes=2048))
-    result = run(world, DAY_B)
-    assert not result.success
-    assert "gave up after 3 attempts" in failure_message(result)
+    assert_failed_cleanly(world, report, run(world, DAY_B), "S3 reset mid-download (persistent)",
+                          "gave up after 3 attempts", before, "clear error, no half file")  # fmt: skip
     assert not list(world["landing"].rglob("*.part"))
-    assert rows(world, DAY_B) == before
-    report(
-        "S3 reset mid-download (persistent)",
-        "clear error, no half file",
-        len(before),
-        len(rows(world, DAY_B)),
-    )
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
 
 
@@ -245,16 +244,8 @@ def test_a_load_killed_mid_transaction_leaves_the_day_as_it_was(world, report, d
     blocker.execute("ROLLBACK")
     blocker.close()
     thread.join(timeout=60)
-    result = outcome["result"]
-    assert not result.success
-    assert f"historical_bars {DAY_B}" in failure_message(result)
-    assert rows(world, DAY_B) == before
-    report(
-        "PostgreSQL connection killed mid-load",
-        "clear error, table unchanged",
-        len(before),
-        len(rows(world, DAY_B)),
-    )
+    assert_failed_cleanly(world, report, outcome["result"], "PostgreSQL connection killed mid-load",
+                          f"historical_bars {DAY_B}", before)  # fmt: skip
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
 
 
@@ -350,17 +341,9 @@ def test_a_disk_full_error_is_surfaced_and_nothing_is_kept(world, report, databa
             f"CREATE TRIGGER disk_full BEFORE INSERT ON {partition}"
             " FOR EACH ROW EXECUTE FUNCTION market_data_disk_full()"
         )
-    result = run(world, DAY_B)
-    message = failure_message(result)
-    assert not result.success
-    assert f"historical_bars {DAY_B}: could not extend file: No space left on device" in message
-    assert rows(world, DAY_B) == before
-    report(
-        "PostgreSQL disk full mid-load",
-        "error surfaced, table unchanged",
-        len(before),
-        len(rows(world, DAY_B)),
-    )
+    assert_failed_cleanly(world, report, run(world, DAY_B), "PostgreSQL disk full mid-load",
+                          f"historical_bars {DAY_B}: could not extend file: No space left on device",
+                          before, "error surfaced, table unchanged")  # fmt: skip
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(f"DROP TRIGGER disk_full ON {partition}")
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
