@@ -96,7 +96,10 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Bindable as PostgreSQL binds it: with SO_REUSEADDR, so connections of the previous
+    run lingering in TIME_WAIT do not push a restarted cluster onto another port."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
