@@ -55,7 +55,7 @@ def prune_old_data(
     with warehouse.connection() as conn:
         bars = prune_bars(conn, cutoff_ms)
     landing = prune_day_files(flat_files.landing_root(), cutoff_day)
-    parquet = prune_day_files(bar_store.store().root, cutoff_day)
+    parquet = bar_store.store().prune(cutoff_day)
     context.log.info(
         f"retention before {cutoff_day} ({NEW_YORK.key}): {bars.rows_deleted:,} bars removed, "
         f"{len(bars.partitions_dropped)} month partitions dropped, "

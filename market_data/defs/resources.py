@@ -1,4 +1,4 @@
-"""Dagster resources: one per outside system (the flat-file bucket, PostgreSQL) plus local storage.
+"""Dagster resources: one per outside system (the flat-file bucket, PostgreSQL) plus the bar store.
 
 Configuration comes from the environment (DESIGN.md §2). A variable that is set is
 passed as an ``EnvVar``, so the UI shows its name and never its value; one that is
@@ -135,12 +135,31 @@ class RestApiResource(ConfigurableResource):
 
 
 class BarStoreResource(ConfigurableResource):
-    """Where parsed bars are kept as Parquet (``MARKET_DATA_HOME/bars`` by default)."""
+    """Where parsed bars are kept as Parquet: ``MARKET_DATA_HOME/bars`` by default, or an
+    S3 prefix (``uri``, ``MARKET_DATA_BARS_URI``) so that runs on several machines share them.
+
+    Without keys, S3 credentials come from the AWS SDK's chain (a pod's or task's role).
+    """
 
     root: str | None = None
+    uri: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
 
     def store(self) -> BarStore:
-        return BarStore(Path(self.root) if self.root else settings.home() / "bars")
+        if not self.uri:
+            return BarStore(Path(self.root) if self.root else settings.home() / "bars")
+        return BarStore.from_uri(
+            self.uri,
+            endpoint=self.endpoint_url,
+            region=self.region,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            session_token=self.session_token,
+        )
 
 
 def resources_from_env() -> dict[str, Any]:
@@ -160,5 +179,12 @@ def resources_from_env() -> dict[str, Any]:
             requests_per_minute=float(os.environ.get("MASSIVE_API_REQUESTS_PER_MINUTE", "5") or 5),
             window_days=int(os.environ.get("MARKET_DATA_REST_WINDOW_DAYS", "2") or 2),
         ),
-        "bar_store": BarStoreResource(),
+        "bar_store": BarStoreResource(
+            uri=env_or("MARKET_DATA_BARS_URI"),
+            endpoint_url=env_or("MARKET_DATA_BARS_S3_ENDPOINT"),
+            region=env_or("AWS_REGION"),
+            access_key=env_or("AWS_ACCESS_KEY_ID"),
+            secret_key=env_or("AWS_SECRET_ACCESS_KEY"),
+            session_token=env_or("AWS_SESSION_TOKEN"),
+        ),
     }

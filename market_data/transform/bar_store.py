@@ -2,20 +2,26 @@
 
 Each file also records which underlyings it was parsed for, because the load must
 know whose day it replaces even when a symbol has no bar that day.
+
+The store is a local folder or an S3 prefix (through ``pyarrow.fs``), so runs on
+several machines can share one; the layout is ``<dataset>/<YYYY>/<MM>/<YYYY-MM-DD>.parquet``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from market_data.transform.parse import BARS_SCHEMA
+from market_data.warehouse.retention import PruneResult, prune_day_files
 
 _UNDERLYINGS_KEY = b"market_data.underlyings"
 _SOURCE_KEY = b"market_data.source"
@@ -34,13 +40,49 @@ class BarsNotBuilt(FileNotFoundError):
 
 @dataclass(frozen=True)
 class BarStore:
-    root: Path
+    """Bars under ``root``: a local folder, or ``bucket/prefix`` on an S3 ``filesystem``."""
 
-    def path(self, dataset: str, day: date) -> Path:
-        return self.root / dataset / f"{day:%Y}" / f"{day:%m}" / f"{day.isoformat()}.parquet"
+    root: Path | str
+    filesystem: pafs.FileSystem = field(default_factory=pafs.LocalFileSystem)
 
-    def quarantine_path(self, dataset: str, day: date) -> Path:
-        return self.path(dataset, day).with_suffix(".quarantine.parquet")
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+    ) -> BarStore:
+        """A store at ``s3://bucket/prefix`` or at a local folder (a path or ``file://``).
+
+        Without keys, S3 credentials come from the AWS SDK's chain (env, pod or task role).
+        """
+        parts = urlsplit(uri)
+        if parts.scheme in ("", "file"):
+            return cls(Path(parts.path if parts.scheme else uri))
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"bar store {uri!r}: expected s3://bucket/prefix or a local folder")
+        s3 = pafs.S3FileSystem(
+            endpoint_override=endpoint,
+            region=region,
+            access_key=access_key,
+            secret_key=secret_key,
+            session_token=session_token,
+        )
+        return cls(f"{parts.netloc}{parts.path}".rstrip("/"), s3)
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.filesystem, pafs.LocalFileSystem)
+
+    def path(self, dataset: str, day: date) -> str:
+        return self._location(self._key(dataset, day, ".parquet"))
+
+    def quarantine_path(self, dataset: str, day: date) -> str:
+        return self._location(self._key(dataset, day, ".quarantine.parquet"))
 
     def write(
         self,
@@ -50,30 +92,31 @@ class BarStore:
         underlyings: frozenset[str],
         source: str,
         quarantine: pa.Table | None = None,
-    ) -> Path:
-        """Write atomically (temp file, then rename), so a reader never sees half a file."""
-        path = self.path(dataset, day)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    ) -> str:
+        """Write so that a reader never sees half a file; the file's location."""
         metadata = {
             _UNDERLYINGS_KEY: json.dumps(sorted(underlyings)).encode(),
             _SOURCE_KEY: source.encode(),
         }
         table = bars.cast(BARS_SCHEMA).replace_schema_metadata(metadata)
-        _write_atomically(table, path)
-        quarantine_path = self.quarantine_path(dataset, day)
+        self._put(table, self._key(dataset, day, ".parquet"))
+        quarantine_key = self._key(dataset, day, ".quarantine.parquet")
         if quarantine is not None and quarantine.num_rows:
-            _write_atomically(quarantine, quarantine_path)
+            self._put(quarantine, quarantine_key)
         else:
-            quarantine_path.unlink(missing_ok=True)
-        return path
+            with contextlib.suppress(FileNotFoundError):  # a previous run's quarantine
+                self.filesystem.delete_file(quarantine_key)
+        return self.path(dataset, day)
 
     def read(self, dataset: str, day: date) -> StoredBars:
-        path = self.path(dataset, day)
-        if not path.exists():
+        try:
+            with self.filesystem.open_input_file(self._key(dataset, day, ".parquet")) as f:
+                table = pq.read_table(f)
+        except FileNotFoundError:
             raise BarsNotBuilt(
-                f"no {dataset} bars for {day} at {path}: materialize {dataset}_bars for {day} first"
-            )
-        table = pq.read_table(path)
+                f"no {dataset} bars for {day} at {self.path(dataset, day)}: "
+                f"materialize {dataset}_bars for {day} first"
+            ) from None
         metadata = table.schema.metadata or {}
         return StoredBars(
             bars=table.replace_schema_metadata(None),
@@ -81,8 +124,27 @@ class BarStore:
             source=metadata.get(_SOURCE_KEY, b"flat_file").decode(),
         )
 
+    def prune(self, cutoff: date) -> PruneResult:
+        """Remove the days (bars and quarantine) before ``cutoff``, for retention."""
+        return prune_day_files(self._root_key(), cutoff, self.filesystem)
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".part")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    def _root_key(self) -> str:
+        # pyarrow's local filesystem wants absolute paths; S3 paths are bucket/key.
+        return Path(self.root).absolute().as_posix() if self.local else str(self.root).strip("/")
+
+    def _key(self, dataset: str, day: date, suffix: str) -> str:
+        return f"{self._root_key()}/{dataset}/{day:%Y}/{day:%m}/{day.isoformat()}{suffix}"
+
+    def _location(self, key: str) -> str:
+        return key if self.local else f"{self.filesystem.type_name}://{key}"
+
+    def _put(self, table: pa.Table, key: str) -> None:
+        """Local: a temp file, then a rename. S3: in place, since an upload is visible only
+        once complete (and a rename there would be a second full copy)."""
+        target = f"{key}.part" if self.local else key
+        if self.local:
+            self.filesystem.create_dir(key.rsplit("/", 1)[0], recursive=True)
+        with self.filesystem.open_output_stream(target) as out:
+            pq.write_table(table, out, compression="zstd")
+        if target != key:
+            self.filesystem.move(target, key)

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+import pyarrow.fs as pafs
 from psycopg import sql
 
 _BOUNDS = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
@@ -62,15 +63,27 @@ def prune_bars(conn: psycopg.Connection, cutoff_ms: int) -> PruneResult:
     return result
 
 
-def prune_day_files(root: Path, cutoff: date) -> PruneResult:
-    """Remove files named ``YYYY-MM-DD.*`` (day files, manifests, Parquet) before ``cutoff``."""
+def prune_day_files(
+    root: Path | str, cutoff: date, filesystem: pafs.FileSystem | None = None
+) -> PruneResult:
+    """Remove files named ``YYYY-MM-DD.*`` (day files, manifests, Parquet) before ``cutoff``.
+
+    ``filesystem`` is local by default; the bar store passes its S3 one, ``root`` then being
+    ``bucket/prefix``.
+    """
+    filesystem = filesystem or pafs.LocalFileSystem()
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        root = Path(root).absolute().as_posix()
+    selector = pafs.FileSelector(str(root), recursive=True, allow_not_found=True)
     result = PruneResult()
-    if not root.exists():
-        return result
-    for path in root.rglob("*"):
-        match = _DAY_FILE.match(path.name)
-        if path.is_file() and match and date.fromisoformat(match.group(1)) < cutoff:
-            result.bytes_freed += path.stat().st_size
-            path.unlink()
+    for info in filesystem.get_file_info(selector):
+        match = _DAY_FILE.match(info.base_name)
+        if (
+            info.type == pafs.FileType.File
+            and match
+            and date.fromisoformat(match.group(1)) < cutoff
+        ):
+            filesystem.delete_file(info.path)
+            result.bytes_freed += info.size or 0
             result.files_removed += 1
     return result
