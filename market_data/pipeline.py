@@ -92,7 +92,7 @@ def land_day_file(
 @dataclass(frozen=True)
 class BuiltBars:
     parsed: ParsedDay
-    path: Path
+    path: str  # the bar store's location of the file: a local path or s3://…
     choice: SourceChoice
 
 
@@ -107,7 +107,10 @@ def build_bars(
 ) -> BuiltBars:
     """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet."""
     landed = landing_path(landing_root, dataset.key(day))
-    choice = choose_source(dataset, day, landed.exists(), rest)
+    if not underlyings:
+        choice = SourceChoice("none", f"no watchlist symbol reads {dataset.name}: nothing parsed")
+    else:
+        choice = choose_source(dataset, day, landed.exists(), rest)
     if choice.source == "flat_file":
         parsed = parse_day_file(
             landed, dataset, dataset.window(day), underlyings, label=dataset.key(day)

@@ -52,3 +52,24 @@ def database_url() -> str | None:
 def dagster_pg_url() -> str | None:
     load_env_file()
     return _get("DAGSTER_PG_URL")
+
+
+def day_workers() -> int:
+    """How many days of a range run are downloaded or parsed at once (``MARKET_DATA_DAY_WORKERS``).
+
+    Downloads wait on the network and parsing mostly runs outside the GIL (ISA-L, Arrow),
+    so threads use the cores; loads stay one day at a time on one connection.
+    """
+    load_env_file()
+    raw = _get("MARKET_DATA_DAY_WORKERS")
+    if raw is None:
+        return min(4, os.cpu_count() or 1)
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(
+            f"MARKET_DATA_DAY_WORKERS must be a whole number of at least 1, not {raw!r}"
+        )
+    return workers

@@ -7,6 +7,7 @@ range (single-run backfills); each day is handled, and loaded, on its own.
 
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from market_data import settings
 from market_data.calendar import parse_day
 from market_data.datasets import DATASETS, Dataset
 from market_data.defs.partitions import daily_partitions
@@ -59,24 +61,39 @@ def for_each_day(
     label: str,
     step: Callable[[date], T],
     describe: Callable[[T], str],
+    workers: int = 1,
 ) -> list[tuple[date, T]]:
-    """Run ``step`` for every day of the run, logging progress as ``[i/n]``."""
+    """Run ``step`` for every day of the run, ``workers`` days at a time, logging ``[i/n]``.
+
+    Each day stands alone (its own file, its own transaction), so days run side by side;
+    the first failure cancels the days not started and is raised naming its day.
+    """
     days = run_days(context)
-    results = []
-    for i, day in enumerate(days, start=1):
+
+    def timed(day: date) -> tuple[T, float]:
         started = time.perf_counter()
+        return step(day), time.perf_counter() - started
+
+    results: dict[date, T] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(days)))) as pool:
+        futures = {pool.submit(timed, day): day for day in days}
         try:
-            result = step(day)
-        except Exception as error:
-            if day.isoformat() in str(error):
-                raise  # the message names the day already
-            raise PartitionFailed(f"{label} {day}: {error}") from error
-        context.log.info(
-            f"[{i}/{len(days)}] {label} {day}: {describe(result)} "
-            f"({time.perf_counter() - started:.2f}s)"
-        )
-        results.append((day, result))
-    return results
+            for i, future in enumerate(as_completed(futures), start=1):
+                day = futures[future]
+                try:
+                    result, seconds = future.result()
+                except Exception as error:
+                    if day.isoformat() in str(error):
+                        raise  # the message names the day already
+                    raise PartitionFailed(f"{label} {day}: {error}") from error
+                # Logged from the run's own thread, in the order days finish.
+                context.log.info(
+                    f"[{i}/{len(days)}] {label} {day}: {describe(result)} ({seconds:.2f}s)"
+                )
+                results[day] = result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [(day, results[day]) for day in days]
 
 
 def selected_watchlist(context: AssetExecutionContext, warehouse: WarehouseResource) -> Watchlist:
@@ -111,8 +128,22 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         ),
     )
     def day_file(
-        context: AssetExecutionContext, flat_files: FlatFilesResource, rest_api: RestApiResource
+        context: AssetExecutionContext,
+        flat_files: FlatFilesResource,
+        warehouse: WarehouseResource,
+        rest_api: RestApiResource,
     ) -> MaterializeResult:
+        if not dataset.underlyings(selected_watchlist(context, warehouse).entries):
+            # An options day file is tens of GB: not fetched while nobody watches options.
+            context.log.info(
+                f"no watchlist symbol reads {dataset.name}: its day files are not fetched"
+            )
+            return MaterializeResult(
+                metadata={
+                    **_days_metadata(run_days(context)),
+                    "skipped": MetadataValue.text(f"no watchlist symbol reads {dataset.name}"),
+                }
+            )
         client = flat_files.get_client()
         landing_root = flat_files.landing_root()
         policy = rest_api.policy()
@@ -127,6 +158,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
                 if r[0].missing
                 else f"{r[0].size:,} bytes, {'downloaded' if r[0].downloaded else 'unchanged'}"
             ),
+            workers=settings.day_workers(),
         )
         files = [f for _, (f, _) in landed]
         metadata = {
@@ -179,6 +211,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             lambda b: (
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
             ),
+            workers=settings.day_workers(),
         )
         parsed = [b.parsed for _, b in built]
         metadata = {
