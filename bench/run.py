@@ -35,6 +35,7 @@ import boto3  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+from bench.backfill import ADDED_SYMBOL, run_backfill  # noqa: E402
 from market_data.datasets import DATASETS  # noqa: E402
 from market_data.local.generate import GeneratorSizes, generate_day_file  # noqa: E402
 from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
@@ -211,7 +212,9 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small files: seconds, for CI")
+    parser.add_argument("--days", type=int, help="days of the backfill run (default 90; 5 quick)")
     args = parser.parse_args()
+    backfill_days = args.days or (5 if args.quick else 90)
     sizes = QUICK if args.quick else FULL
     work = Path(tempfile.mkdtemp(prefix="market-data-bench-"))
     work.chmod(0o755)
@@ -226,6 +229,7 @@ def main() -> int:
         client.create_bucket(Bucket=bucket)
 
         rows = []
+        measured: dict[str, dict[str, float]] = {}
         print(f"market-data bench ({'quick' if args.quick else 'full'}) on {platform.node()}, "
               f"{os.cpu_count()} cores, {date.today()}", flush=True)  # fmt: skip
         for name, dataset in DATASETS.items():
@@ -244,6 +248,8 @@ def main() -> int:
                 watch=sorted(WATCH[name]), out=str(work / f"{name}.parquet")))  # fmt: skip
             mb = landed.size / 1e6
             fastest = min(v for k, v in floor.items() if k in ("zlib", "isal"))
+            measured[name] = {"parse_vs_gunzip": fastest / parsed["seconds"],
+                              "peak_rss_mib": parsed["peak_rss_mib"], "gz_bytes": landed.size}  # fmt: skip
             rows.append((
                 name, f"{mb:,.1f} MB gz / {floor['bytes'] / 1e6:,.0f} MB",
                 f"{mb / landed.seconds:,.0f} MB/s", f"{floor['zlib']:.2f}s",
@@ -274,7 +280,46 @@ def main() -> int:
         seconds = end_to_end(endpoint, bucket, url, work)
         print(f"\nend to end, one partition (3 datasets, {sum(map(len, WATCH.values()))} "
               f"watchlist entries) through Dagster: {seconds:.2f}s")  # fmt: skip
-        print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")
+
+        print()
+        backfill = run_backfill(client, bucket, endpoint, url, work, DAY, backfill_days, sizes)
+        print_table(
+            ("backfill", "files", "size", "seconds", "MB/s", "rows loaded",
+             f"+{ADDED_SYMBOL}: seconds", "downloads", "rows read (indices/stocks)", "rows added"),
+            [(f"{backfill.days} days x 10 symbols", f"{backfill.files}",
+              f"{backfill.bytes / 1e9:.2f} GB", f"{backfill.seconds:.1f}",
+              f"{backfill.bytes / 1e6 / backfill.seconds:,.0f}", f"{backfill.rows:,}",
+              f"{backfill.added_seconds:.1f}", f"{backfill.added_downloads}",
+              f"{backfill.added_rows_read['indices']:,} / {backfill.added_rows_read['stocks']:,}",
+              f"{backfill.added_rows:,}")],
+        )  # fmt: skip
+        print(f"\npeak RSS of this process: {peak_rss_mib():,.0f} MiB")
+
+        largest = max(measured, key=lambda name: measured[name]["gz_bytes"])
+        targets = [
+            ("parse + filter of indices vs fastest gunzip", measured["indices"]["parse_vs_gunzip"],
+             0.5, f"{measured['indices']['parse_vs_gunzip']:.0%}", ">= 50%"),
+            ("load, fresh day vs raw COPY", loads["raw_copy"] / loads["ours_fresh"], 0.6,
+             f"{loads['raw_copy'] / loads['ours_fresh']:.0%}", ">= 60%"),
+            ("load, fresh day vs row batches", loads["row_batches"] / loads["ours_fresh"], 4.0,
+             f"{loads['row_batches'] / loads['ours_fresh']:.1f}x", ">= 4x"),
+            ("load, reload vs raw COPY", loads["raw_copy"] / loads["ours_reload"], 0.4,
+             f"{loads['raw_copy'] / loads['ours_reload']:.0%}", ">= 40%"),
+            (f"peak RSS parsing the largest file ({largest})", 1024 / measured[largest]["peak_rss_mib"],
+             1.0, f"{measured[largest]['peak_rss_mib']:,.0f} MiB", "<= 1024 MiB"),
+            (f"{backfill.days} days x 10 symbols, S3 to historical_bars", 120 / backfill.seconds, 1.0,
+             f"{backfill.seconds:.0f} s", "<= 120 s"),
+            (f"+{ADDED_SYMBOL} over {backfill.days} days: files downloaded again",
+             1.0 if backfill.added_downloads == 0 else 0.0, 1.0, f"{backfill.added_downloads}", "0"),
+            (f"+{ADDED_SYMBOL} over {backfill.days} days: indices rows parsed",
+             1.0 if backfill.added_rows_read["indices"] == 0 else 0.0, 1.0,
+             f"{backfill.added_rows_read['indices']:,}", "0 (IWM is a stock)"),
+        ]  # fmt: skip
+        print_table(("target", "measured", "target", "holds"),
+                    [(name, shown, wanted, "yes" if value >= floor else "NO")
+                     for name, value, floor, shown, wanted in targets])  # fmt: skip
+        if args.quick:
+            print("(quick run: small files, so the ratios only show that every step works)")
     finally:
         s3.stop()
         cluster.stop()

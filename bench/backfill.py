@@ -1,0 +1,178 @@
+"""The backfill benchmark: many days of real-size files into ``historical_bars`` the way users run it.
+
+Day files are generated once into a cache (a file depends only on its day and sizes)
+and put into the local S3 server; then ``market-data backfill-watchlist`` loads every
+day of the range in one range run (days downloaded and parsed side by side), and
+``market-data backfill --symbols`` adds one symbol over the same days, which must take
+the landed files as they are and parse only the datasets that symbol is in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from boto3.s3.transfer import TransferConfig
+
+from market_data.datasets import DATASETS
+from market_data.local.generate import GeneratorSizes, generate_day_file, has_file
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("MARKET_DATA_BENCH_CACHE", "~/.cache/market-data-bench")).expanduser()
+# One PUT per file: moto assembles multipart uploads slowly and the files are < 5 GB.
+SINGLE_PUT = TransferConfig(multipart_threshold=5 * 1024**3)
+
+WATCHLIST = {"indices": ("SPX", "NDX", "RUT", "VIX", "DJI"),
+             "stocks": ("SPY", "QQQ", "AAPL", "MSFT", "NVDA")}  # fmt: skip
+ADDED_SYMBOL = "IWM"  # a stock: the indices files must not be opened for it
+
+
+@dataclass(frozen=True)
+class BackfillFigures:
+    days: int
+    files: int
+    bytes: int
+    seconds: float
+    rows: int
+    added_seconds: float
+    added_downloads: int
+    added_rows: int
+    added_rows_read: dict[str, int]
+
+
+def range_days(last: date, count: int) -> list[date]:
+    return [last - timedelta(days=count - 1 - i) for i in range(count)]
+
+
+def cached_day_files(days: list[date], sizes: GeneratorSizes) -> list[tuple[str, Path]]:
+    """(key, path) of every indices and stocks file of ``days``, generated where missing."""
+    folder = CACHE / hashlib.sha1(repr(asdict(sizes)).encode()).hexdigest()[:12]
+    wanted = [
+        (DATASETS[name], day) for day in days for name in WATCHLIST if has_file(DATASETS[name], day)
+    ]
+    files = [(d.key(day), folder / d.key(day)) for d, day in wanted]
+    missing = [(d, day, path) for (d, day), (_, path) in zip(wanted, files, strict=True)
+               if not path.exists()]  # fmt: skip
+    if missing:
+        print(f"  generating {len(missing)} day files into {folder} (once; later runs reuse them)",
+              flush=True)  # fmt: skip
+        started = time.perf_counter()
+        for i, (dataset, day, path) in enumerate(missing, start=1):
+            generate_day_file(dataset, day, path, sizes)
+            if i % 20 == 0 or i == len(missing):
+                print(f"    {i}/{len(missing)} ({time.perf_counter() - started:.0f}s)", flush=True)
+    return files
+
+
+def seed(client, bucket: str, files: list[tuple[str, Path]]) -> None:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda f: client.upload_file(str(f[1]), bucket, f[0], Config=SINGLE_PUT),
+                      files))  # fmt: skip
+    size = sum(p.stat().st_size for _, p in files)
+    print(f"  {len(files)} files ({size / 1e9:.2f} GB) into the S3 server in "
+          f"{time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
+
+
+def market_data_cli(env: dict[str, str], *args: str) -> float:
+    """Run ``market-data`` as a user would; its log goes to a file beside the work."""
+    log = Path(env["MARKET_DATA_HOME"]) / f"{args[0]}.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        done = subprocess.run([sys.executable, "-m", "market_data.cli", *args], env=env, cwd=REPO,
+                              stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
+        raise RuntimeError(f"market-data {' '.join(args)} failed; log {log}:\n{tail}")
+    return seconds
+
+
+def latest_run_metadata(env: dict[str, str]) -> dict[str, dict[str, object]]:
+    """The newest run's materialization metadata per asset, read from the Dagster instance."""
+    code = """
+import json
+from dagster import DagsterEventType
+from market_data.instance import get_instance
+instance = get_instance()
+run = instance.get_runs(limit=1)[0]
+out = {}
+for record in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+    m = record.dagster_event.event_specific_data.materialization
+    out.setdefault(m.asset_key.to_user_string(), {k: v.value for k, v in m.metadata.items()
+                                                   if isinstance(v.value, (int, float, str))})
+print(json.dumps(out))
+"""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, last: date,
+                 count: int, sizes: GeneratorSizes) -> BackfillFigures:  # fmt: skip
+    from market_data.warehouse.db import connect
+    from market_data.warehouse.watchlist import add_to_watchlist
+
+    days = range_days(last, count)
+    files = cached_day_files(days, sizes)
+    seed(client, bucket, files)
+    with connect(url) as conn:
+        conn.execute("TRUNCATE historical_bars")
+        conn.execute("DELETE FROM watchlist")
+        for symbol in (s for symbols in WATCHLIST.values() for s in symbols):
+            add_to_watchlist(conn, symbol, include_options=False)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MASSIVE_S3_ENDPOINT": s3_endpoint,
+        "MASSIVE_S3_BUCKET": bucket,
+        "MASSIVE_AWS_ACCESS_KEY": "local",
+        "MASSIVE_AWS_SECRET_KEY": "local",
+        "MARKET_DATA_HOME": str(work / "backfill-home"),
+    }
+    env.pop("DAGSTER_HOME", None)
+    env.pop("MASSIVE_API_KEY", None)
+    Path(env["MARKET_DATA_HOME"]).mkdir(parents=True, exist_ok=True)
+    span = ("--start", days[0].isoformat(), "--end", days[-1].isoformat())
+
+    print(f"  backfill-watchlist, {count} days x {sum(map(len, WATCHLIST.values()))} symbols ...",
+          flush=True)  # fmt: skip
+    seconds = market_data_cli(env, "backfill-watchlist", *span)
+    with connect(url) as conn:
+        rows = conn.execute("SELECT count(*) FROM historical_bars").fetchone()[0]
+
+    landing = Path(env["MARKET_DATA_HOME"]) / "landing"
+    before = {p: p.stat().st_mtime_ns for p in landing.rglob("*.csv.gz")}
+    with connect(url) as conn:
+        add_to_watchlist(conn, ADDED_SYMBOL, include_options=False)
+    print(f"  backfill --symbols {ADDED_SYMBOL} over the same days ...", flush=True)
+    added_seconds = market_data_cli(env, "backfill", "--symbols", ADDED_SYMBOL, *span)
+    after = {p: p.stat().st_mtime_ns for p in landing.rglob("*.csv.gz")}
+    metadata = latest_run_metadata(env)
+    with connect(url) as conn:
+        added_rows = conn.execute(
+            "SELECT count(*) FROM historical_bars WHERE symbol = %s", (ADDED_SYMBOL,)
+        ).fetchone()[0]
+    return BackfillFigures(
+        days=count,
+        files=len(files),
+        bytes=sum(p.stat().st_size for _, p in files),
+        seconds=seconds,
+        rows=rows,
+        added_seconds=added_seconds,
+        added_downloads=sum(after.get(p) != m for p, m in before.items())
+        + len(after.keys() - before.keys()),
+        added_rows=added_rows,
+        added_rows_read={
+            name: int(metadata.get(f"{name}_bars", {}).get("rows_read", 0)) for name in DATASETS
+        },
+    )
