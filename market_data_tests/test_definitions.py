@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dagster import AssetKey
+import pytest
+from dagster import AssetKey, BackfillPolicy
 
 from market_data.datasets import DATASETS
 from market_data.definitions import defs
@@ -33,3 +34,27 @@ def test_no_secret_is_baked_into_resource_config(monkeypatch):
 
     flat_files = resources_from_env()["flat_files"]
     assert "super-secret-value" not in repr(flat_files.secret_key)
+
+
+def test_backfills_are_one_range_run_unless_cut_into_runs_of_n_days(monkeypatch):
+    from market_data.defs.partitions import backfill_policy
+
+    monkeypatch.delenv("MARKET_DATA_PARTITIONS_PER_RUN", raising=False)
+    assert backfill_policy() == BackfillPolicy.single_run()
+    monkeypatch.setenv("MARKET_DATA_PARTITIONS_PER_RUN", "5")
+    assert backfill_policy() == BackfillPolicy.multi_run(max_partitions_per_run=5)
+    monkeypatch.setenv("MARKET_DATA_PARTITIONS_PER_RUN", "0")
+    with pytest.raises(ValueError, match="MARKET_DATA_PARTITIONS_PER_RUN"):
+        backfill_policy()
+
+
+def test_day_workers_default_to_the_cores_and_refuse_nonsense(monkeypatch):
+    from market_data import settings
+
+    monkeypatch.delenv("MARKET_DATA_DAY_WORKERS", raising=False)
+    assert 1 <= settings.day_workers() <= 4
+    monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", "6")
+    assert settings.day_workers() == 6
+    monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", "many")
+    with pytest.raises(ValueError, match="MARKET_DATA_DAY_WORKERS"):
+        settings.day_workers()

@@ -14,7 +14,6 @@ from typing import TypeVar
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
-    BackfillPolicy,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
@@ -24,7 +23,7 @@ from dagster import (
 from market_data import settings
 from market_data.calendar import parse_day
 from market_data.datasets import DATASETS, Dataset
-from market_data.defs.partitions import daily_partitions
+from market_data.defs.partitions import backfill_policy, daily_partitions
 from market_data.defs.resources import (
     BarStoreResource,
     FlatFilesResource,
@@ -120,7 +119,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         name=f"{dataset.name}_day_file",
         group_name="raw_files",
         partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         kinds={"s3", "csv"},
         description=(
             f"The {dataset.prefix}/{dataset.table} day file, landed locally with a manifest "
@@ -184,7 +183,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         deps=[day_file],
         group_name="bars",
         partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         kinds={"parquet"},
         description=(
             f"{dataset.name} 1-minute bars of the watchlist's symbols, parsed from the day file "
@@ -257,7 +256,7 @@ def coverage_metadata(conn, days: list[date], store) -> dict[str, MetadataValue]
     deps=[f"{name}_bars" for name in DATASETS],
     group_name="warehouse",
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+    backfill_policy=backfill_policy(),
     kinds={"postgres"},
     freshness_policy=LATEST_SESSION_BY_EVENING,
     description=(

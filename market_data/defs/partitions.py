@@ -1,10 +1,11 @@
-"""Daily partitions, keyed ``YYYY-MM-DD`` in New York, today's included for the REST path."""
+"""Daily partitions, keyed ``YYYY-MM-DD`` in New York, today's included for the REST path,
+and how a backfill of many of them is cut into runs."""
 
 from __future__ import annotations
 
 import os
 
-from dagster import DailyPartitionsDefinition
+from dagster import BackfillPolicy, DailyPartitionsDefinition
 
 # The first day the UI offers; older history can be had by setting it earlier.
 START_DATE = os.environ.get("MARKET_DATA_START_DATE", "2020-01-01")
@@ -14,3 +15,17 @@ daily_partitions = DailyPartitionsDefinition(
     timezone="America/New_York",
     end_offset=1,
 )
+
+
+def backfill_policy() -> BackfillPolicy:
+    """One range run per backfill (its days run side by side inside it), or, with
+    ``MARKET_DATA_PARTITIONS_PER_RUN=N``, runs of N days each, which the run queue
+    (``max_concurrent_runs``) and a run launcher on Kubernetes or ECS spread out."""
+    raw = os.environ.get("MARKET_DATA_PARTITIONS_PER_RUN", "").strip()
+    if not raw:
+        return BackfillPolicy.single_run()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(
+            f"MARKET_DATA_PARTITIONS_PER_RUN must be a whole number of at least 1, not {raw!r}"
+        )
+    return BackfillPolicy.multi_run(max_partitions_per_run=int(raw))

@@ -124,7 +124,11 @@ def test_a_day_lands_exactly_the_files_bars_and_a_rerun_changes_nothing(env, db,
     assert mats[0].metadata["rows_loaded"].value == len(expected)
 
 
-def test_a_range_run_covers_holiday_early_close_and_weekend(env, db, source_dir):
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_a_range_run_covers_holiday_early_close_and_weekend(
+    env, db, source_dir, workers, monkeypatch
+):
+    monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", workers)
     result = run(env, days=("2025-11-24", "2025-11-30"))
     assert result.success
     for offset in range(7):
@@ -191,3 +195,24 @@ def test_a_missing_file_on_a_session_day_fails_and_loads_nothing(env, db, s3_cli
 def test_a_symbols_tag_loads_only_those_symbols(env, db):
     assert run(env, day="2025-11-25", tags={SYMBOLS_TAG: "NDX"}).success
     assert {r[0] for r in db.execute("SELECT DISTINCT symbol FROM historical_bars")} == {"NDX"}
+
+
+def test_a_dataset_no_watchlist_symbol_reads_is_neither_fetched_nor_parsed(env, db, s3_client):
+    for symbol in ("SPX", "SPY"):
+        add_to_watchlist(db, symbol, include_options=False)
+    day = date(2025, 11, 25)
+    # Not even a missing options file matters while nobody watches options.
+    s3_client.delete_object(Bucket=env["flat_files"].bucket, Key=DATASETS["options"].key(day))
+    result = run(env, day=day.isoformat())
+    assert result.success
+    landing = env["flat_files"].landing_root()
+    assert not (landing / DATASETS["options"].key(day)).exists()
+    assert (landing / DATASETS["stocks"].key(day)).exists()
+    skipped = result.asset_materializations_for_node("options_day_file")[0].metadata
+    assert skipped["skipped"].value == "no watchlist symbol reads options"
+    parsed = result.asset_materializations_for_node("options_bars")[0].metadata
+    assert parsed["rows_read"].value == 0
+    assert db.execute(
+        "SELECT count(*) FROM historical_bars WHERE dataset = 'options'"
+    ).fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM historical_bars WHERE symbol = 'SPY'").fetchone()[0] > 0
