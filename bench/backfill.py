@@ -10,6 +10,7 @@ the landed files as they are and parse only the datasets that symbol is in.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -95,37 +96,57 @@ def market_data_cli(env: dict[str, str], *args: str) -> float:
     return seconds
 
 
-def latest_run_metadata(env: dict[str, str]) -> dict[str, dict[str, object]]:
-    """The newest run's materialization metadata per asset, read from the Dagster instance."""
+@dataclass(frozen=True)
+class RunRecord:
+    metadata: dict[str, dict[str, object]]  # per asset, its materialization metadata
+    steps: dict[str, float]  # seconds per step, start to success
+
+
+def latest_run(env: dict[str, str]) -> RunRecord:
+    """The newest run's metadata per asset and its step durations, from the Dagster instance."""
     code = """
 import json
 from dagster import DagsterEventType
 from market_data.instance import get_instance
 instance = get_instance()
 run = instance.get_runs(limit=1)[0]
-out = {}
-for record in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
-    m = record.dagster_event.event_specific_data.materialization
-    out.setdefault(m.asset_key.to_user_string(), {k: v.value for k, v in m.metadata.items()
-                                                   if isinstance(v.value, (int, float, str))})
-print(json.dumps(out))
+metadata, started, steps = {}, {}, {}
+for record in instance.all_logs(run.run_id):
+    event = record.dagster_event
+    if event is None:
+        continue
+    if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+        m = event.event_specific_data.materialization
+        metadata.setdefault(m.asset_key.to_user_string(), {
+            k: v.value for k, v in m.metadata.items() if isinstance(v.value, (int, float, str))})
+    elif event.event_type == DagsterEventType.STEP_START:
+        started[event.step_key] = record.timestamp
+    elif event.event_type == DagsterEventType.STEP_SUCCESS:
+        steps[event.step_key] = record.timestamp - started[event.step_key]
+print(json.dumps({"metadata": metadata, "steps": steps}))
 """
-    import json
-
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
                           text=True, check=True)  # fmt: skip
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return RunRecord(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def print_steps(label: str, record: RunRecord) -> None:
+    steps = ", ".join(f"{key} {seconds:.1f}s" for key, seconds in record.steps.items()
+                      if seconds >= 0.05)  # fmt: skip
+    print(f"    {label} steps: {steps}", flush=True)
 
 
 def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, last: date,
                  count: int, sizes: GeneratorSizes) -> BackfillFigures:  # fmt: skip
     from market_data.warehouse.db import connect
+    from market_data.warehouse.schema import apply_schema
     from market_data.warehouse.watchlist import add_to_watchlist
 
     days = range_days(last, count)
     files = cached_day_files(days, sizes)
     seed(client, bucket, files)
     with connect(url) as conn:
+        apply_schema(conn)
         conn.execute("TRUNCATE historical_bars")
         conn.execute("DELETE FROM watchlist")
         for symbol in (s for symbols in WATCHLIST.values() for s in symbols):
@@ -144,9 +165,13 @@ def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, la
     Path(env["MARKET_DATA_HOME"]).mkdir(parents=True, exist_ok=True)
     span = ("--start", days[0].isoformat(), "--end", days[-1].isoformat())
 
+    # A deployment's Dagster storage exists already; creating it is not part of a backfill.
+    subprocess.run([sys.executable, "-c", "from market_data.instance import get_instance; get_instance()"],
+                   env=env, cwd=REPO, check=True, capture_output=True)  # fmt: skip
     print(f"  backfill-watchlist, {count} days x {sum(map(len, WATCHLIST.values()))} symbols ...",
           flush=True)  # fmt: skip
     seconds = market_data_cli(env, "backfill-watchlist", *span)
+    print_steps("backfill-watchlist", latest_run(env))
     with connect(url) as conn:
         rows = conn.execute("SELECT count(*) FROM historical_bars").fetchone()[0]
 
@@ -157,7 +182,8 @@ def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, la
     print(f"  backfill --symbols {ADDED_SYMBOL} over the same days ...", flush=True)
     added_seconds = market_data_cli(env, "backfill", "--symbols", ADDED_SYMBOL, *span)
     after = {p: p.stat().st_mtime_ns for p in landing.rglob("*.csv.gz")}
-    metadata = latest_run_metadata(env)
+    added = latest_run(env)
+    print_steps(f"backfill --symbols {ADDED_SYMBOL}", added)
     with connect(url) as conn:
         added_rows = conn.execute(
             "SELECT count(*) FROM historical_bars WHERE symbol = %s", (ADDED_SYMBOL,)
@@ -173,6 +199,7 @@ def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, la
         + len(after.keys() - before.keys()),
         added_rows=added_rows,
         added_rows_read={
-            name: int(metadata.get(f"{name}_bars", {}).get("rows_read", 0)) for name in DATASETS
+            name: int(added.metadata.get(f"{name}_bars", {}).get("rows_read", 0))
+            for name in DATASETS
         },
     )
