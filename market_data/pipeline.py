@@ -6,12 +6,15 @@ nothing of Dagster, so tests and the command line call them directly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from market_data.calendar import is_session, today_in_new_york
 from market_data.datasets import Dataset
@@ -104,9 +107,20 @@ def build_bars(
     store: BarStore,
     rest: RestPolicy = NO_REST,
     rest_client: RestAggregates | None = None,
+    keep_other_symbols: bool = False,
 ) -> BuiltBars:
-    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet."""
+    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet.
+
+    ``keep_other_symbols`` is for runs of a few symbols (a new watchlist entry): the
+    stored bars of the day's other underlyings stay in the file beside the new ones.
+    """
     landed = landing_path(landing_root, dataset.key(day))
+    if keep_other_symbols and not underlyings and store.exists(dataset.name, day):
+        return BuiltBars(
+            parsed=ParsedDay(bars=empty_bars()),
+            path=store.path(dataset.name, day),
+            choice=SourceChoice("none", f"no symbol of the run reads {dataset.name}: bars kept"),
+        )
     if not underlyings:
         choice = SourceChoice("none", f"no watchlist symbol reads {dataset.name}: nothing parsed")
     else:
@@ -128,18 +142,53 @@ def build_bars(
         underlyings = frozenset()
         parsed = ParsedDay(bars=empty_bars())
     source = "rest" if choice.source == "rest" else "flat_file"
-    path = store.write(dataset.name, day, parsed.bars, underlyings, source, parsed.quarantine)
+    bars = parsed.bars
+    if keep_other_symbols:
+        bars, underlyings = with_other_stored_bars(store, dataset, day, bars, underlyings, source)
+    path = store.write(dataset.name, day, bars, underlyings, source, parsed.quarantine)
     return BuiltBars(parsed=parsed, path=path, choice=choice)
 
 
+def with_other_stored_bars(
+    store: BarStore,
+    dataset: Dataset,
+    day: date,
+    bars: pa.Table,
+    underlyings: frozenset[str],
+    source: str,
+) -> tuple[pa.Table, frozenset[str]]:
+    """Add the day's stored bars of other underlyings from the same source, so a run for
+    a few symbols does not drop the others' bars from the store."""
+    if not underlyings or not store.exists(dataset.name, day):
+        return bars, underlyings
+    stored = store.read(dataset.name, day)
+    others = stored.underlyings - underlyings
+    if not others or stored.source != source:
+        return bars, underlyings
+    kept = stored.bars.filter(
+        pc.is_in(stored.bars["underlying"], value_set=pa.array(sorted(others), pa.string()))
+    )
+    return pa.concat_tables([kept, bars.cast(kept.schema)]), underlyings | others
+
+
 def load_bars(
-    conn: psycopg.Connection, day: date, datasets: list[Dataset], store: BarStore
+    conn: psycopg.Connection,
+    day: date,
+    datasets: list[Dataset],
+    store: BarStore,
+    selected: Mapping[str, frozenset[str]] | None = None,
 ) -> LoadResult:
-    """Load every dataset's stored bars of the day in one transaction."""
+    """Load every dataset's stored bars of the day in one transaction; with ``selected``
+    (underlyings per dataset), only those underlyings' bars are replaced."""
     parts = []
     for dataset in datasets:
         stored = store.read(dataset.name, day)
-        parts.append(DatasetBars(dataset, stored.underlyings, stored.bars, stored.source))
+        underlyings, bars = stored.underlyings, stored.bars
+        if selected is not None and not underlyings <= selected[dataset.name]:
+            underlyings = underlyings & selected[dataset.name]
+            wanted = pa.array(sorted(underlyings), pa.string())
+            bars = bars.filter(pc.is_in(bars["underlying"], value_set=wanted))
+        parts.append(DatasetBars(dataset, underlyings, bars, stored.source))
     windows = {d.window(day) for d in datasets}
     if len(windows) != 1:
         raise ValueError("one load covers datasets of one day time zone")

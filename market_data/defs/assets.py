@@ -198,6 +198,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         rest_api: RestApiResource,
     ) -> MaterializeResult:
         underlyings = dataset.underlyings(selected_watchlist(context, warehouse).entries)
+        symbol_run = bool(context.run.tags.get(SYMBOLS_TAG))
         store = bar_store.store()
         landing_root = flat_files.landing_root()
         policy, rest_client = rest_api.policy(), rest_api.client()
@@ -205,7 +206,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             context,
             f"{dataset.name} bars",
             lambda day: build_bars(
-                dataset, day, landing_root, underlyings, store, policy, rest_client
+                dataset, day, landing_root, underlyings, store, policy, rest_client, symbol_run
             ),
             lambda b: (
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
@@ -269,11 +270,14 @@ def historical_bars(
 ) -> MaterializeResult:
     store = bar_store.store()
     datasets = list(DATASETS.values())
+    # Bars parsed for symbols no longer selected (or not in a tagged run) are left alone.
+    entries = selected_watchlist(context, warehouse).entries
+    selected = {d.name: d.underlyings(entries) for d in datasets}
     with warehouse.connection() as conn:
         loaded = for_each_day(
             context,
             "historical_bars",
-            lambda day: load_bars(conn, day, datasets, store),
+            lambda day: load_bars(conn, day, datasets, store, selected),
             lambda r: (
                 f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
                 f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"

@@ -108,6 +108,10 @@ class BarStore:
                 self.filesystem.delete_file(quarantine_key)
         return self.path(dataset, day)
 
+    def exists(self, dataset: str, day: date) -> bool:
+        info = self.filesystem.get_file_info(self._key(dataset, day, ".parquet"))
+        return info.type != pafs.FileType.NotFound
+
     def read(self, dataset: str, day: date) -> StoredBars:
         try:
             with self.filesystem.open_input_file(self._key(dataset, day, ".parquet")) as f:

@@ -216,3 +216,40 @@ def test_a_dataset_no_watchlist_symbol_reads_is_neither_fetched_nor_parsed(env, 
         "SELECT count(*) FROM historical_bars WHERE dataset = 'options'"
     ).fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM historical_bars WHERE symbol = 'SPY'").fetchone()[0] > 0
+
+
+def test_a_symbol_run_adds_its_bars_and_keeps_everyone_elses(env, db, source_dir):
+    day = date(2025, 11, 25)
+    assert run(env, day=day.isoformat()).success
+    before = set(db.execute("SELECT * FROM historical_bars").fetchall())
+    store = env["bar_store"].store()
+    indices_before = store.read("indices", day)
+    stocks_before = store.read("stocks", day)
+
+    add_to_watchlist(db, "IWM")
+    result = run(env, day=day.isoformat(), tags={SYMBOLS_TAG: "IWM"})
+    assert result.success
+    after = set(db.execute("SELECT * FROM historical_bars").fetchall())
+    added = after - before
+    assert before <= after and added
+    assert {r[0] for r in added} == {"IWM"}
+    iwm = expected_rows(source_dir, day, {"indices": set(), "stocks": {"IWM"}, "options": set()})
+    assert {r[:7] for r in table_rows(db, day) if r[0] == "IWM"} == iwm
+    # The indices file was not opened, and the store still holds every symbol's bars.
+    indices_read = result.asset_materializations_for_node("indices_bars")[0].metadata["rows_read"]
+    assert indices_read.value == 0
+    assert store.read("indices", day) == indices_before
+    stocks = store.read("stocks", day)
+    assert stocks.underlyings == stocks_before.underlyings | {"IWM"}
+    assert stocks.bars.num_rows == stocks_before.bars.num_rows + len(iwm)
+
+    # So a reload from the store alone puts back exactly the same table.
+    reload = materialize(
+        ASSETS,
+        selection=[historical_bars.key],
+        partition_key=day.isoformat(),
+        resources=env,
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert reload.success
+    assert set(db.execute("SELECT * FROM historical_bars").fetchall()) == after
