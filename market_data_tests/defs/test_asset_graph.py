@@ -6,7 +6,6 @@ and the table is compared with the files themselves, read independently.
 
 from __future__ import annotations
 
-import csv
 import gzip
 from datetime import date
 from pathlib import Path
@@ -14,13 +13,13 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from market_data.calendar import day_window
 from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, SYMBOLS_TAG, historical_bars
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_tests.conftest import chain_resources
+from market_data_tests.day_files import table_rows, watchlist_rows
 
 ASSETS = [*DATASET_ASSETS, historical_bars]
 WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # a regular day, a holiday, an early close
@@ -58,57 +57,13 @@ def run(resources, *, day: str | None = None, days: tuple[str, str] | None = Non
     )
 
 
-def expected_rows(source_dir: Path, day: date, watch: dict[str, set[str]]):
-    """The file's own rows for the watchlist, as (symbol, ms, open, high, low, close, volume)."""
-    rows = set()
-    for name, dataset in DATASETS.items():
-        path = source_dir / dataset.key(day)
-        if not path.exists():
-            continue
-        with gzip.open(path, "rt", newline="") as f:
-            for r in csv.DictReader(f):
-                ticker = r["ticker"]
-                if name == "options":
-                    root = ticker[2:-15]
-                    keep = {"SPXW": "SPX"}.get(root, root) in watch["options"]
-                    symbol = ticker
-                else:
-                    symbol = ticker.removeprefix("I:")
-                    keep = symbol in watch[name]
-                if keep:
-                    volume = float(r["volume"]) if "volume" in r else None
-                    rows.add(
-                        (
-                            symbol,
-                            int(r["window_start"]) // 1_000_000,
-                            float(r["open"]),
-                            float(r["high"]),
-                            float(r["low"]),
-                            float(r["close"]),
-                            volume,
-                        )
-                    )
-    return rows
-
-
-def table_rows(db, day: date):
-    window = day_window(day)
-    return set(
-        db.execute(
-            "SELECT symbol, timestamp, open, high, low, close, volume FROM historical_bars"
-            " WHERE timestamp >= %s AND timestamp < %s",
-            (window.start_ms, window.end_ms),
-        ).fetchall()
-    )
-
-
 WATCH = {"indices": {"SPX", "NDX"}, "stocks": {"SPY", "QQQ"}, "options": {"SPX", "SPY"}}
 
 
 def test_a_day_lands_exactly_the_files_bars_and_a_rerun_changes_nothing(env, db, source_dir):
     result = run(env, day="2025-11-25")
     assert result.success
-    expected = expected_rows(source_dir, date(2025, 11, 25), WATCH)
+    expected = watchlist_rows(source_dir, date(2025, 11, 25), WATCH)
     got = table_rows(db, date(2025, 11, 25))
     assert got == expected
     assert {r[0] for r in got} >= {"SPX", "NDX", "SPY", "QQQ"}
@@ -133,7 +88,7 @@ def test_a_range_run_covers_holiday_early_close_and_weekend(
     assert result.success
     for offset in range(7):
         day = date(2025, 11, 24 + offset)
-        assert table_rows(db, day) == expected_rows(source_dir, day, WATCH), day
+        assert table_rows(db, day) == watchlist_rows(source_dir, day, WATCH), day
     counts = dict(
         db.execute(
             "SELECT to_char(to_timestamp(timestamp/1000) AT TIME ZONE 'America/New_York', 'YYYY-MM-DD'),"
@@ -233,7 +188,7 @@ def test_a_symbol_run_adds_its_bars_and_keeps_everyone_elses(env, db, source_dir
     added = after - before
     assert before <= after and added
     assert {r[0] for r in added} == {"IWM"}
-    iwm = expected_rows(source_dir, day, {"indices": set(), "stocks": {"IWM"}, "options": set()})
+    iwm = watchlist_rows(source_dir, day, {"indices": set(), "stocks": {"IWM"}, "options": set()})
     assert {r[:7] for r in table_rows(db, day) if r[0] == "IWM"} == iwm
     # The indices file was not opened, and the store still holds every symbol's bars.
     indices_read = result.asset_materializations_for_node("indices_bars")[0].metadata["rows_read"]

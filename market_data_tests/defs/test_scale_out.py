@@ -14,8 +14,6 @@ in the project's ``ProjectPostgresStorage`` (``dagster.yaml``) on a database of 
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import os
 import signal
@@ -41,17 +39,22 @@ from dagster import (
     reconstructable,
 )
 
-from market_data.calendar import day_window
 from market_data.datasets import DATASETS
 from market_data.instance import REPO_ROOT
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_tests.day_files import table_rows, watchlist_rows
 
 FIRST_DAY, LAST_DAY = date(2025, 11, 24), date(2025, 11, 28)  # Thanksgiving, an early close
 RANGE = ("2025-11-24", "2025-11-26")
 QUEUED_DAYS = ("2025-11-24", "2025-11-25", "2025-11-26", "2025-11-28")
 WATCHLIST = {"SPX": True, "NDX": False, "SPY": True, "QQQ": False}  # symbol: with options
+WATCH = {
+    "indices": set(WATCHLIST),
+    "stocks": set(WATCHLIST),
+    "options": {symbol for symbol, options in WATCHLIST.items() if options},
+}
 DAY_FILE_STEPS = {f"{name}_day_file" for name in DATASETS}
 TEST_TAG = "market_data_tests/scale_out"
 BIN = Path(sys.executable).parent
@@ -150,44 +153,10 @@ def failures(logs: Iterable[EventLogEntry]) -> str:
 # -- what landed ----------------------------------------------------------------------------
 
 
-def file_rows(source_dir: Path, day: date) -> set[tuple[str, int, float]]:
-    """The day files' own bars of the watchlist, read independently of the pipeline."""
-    indices_and_stocks = set(WATCHLIST)
-    optionable = {symbol for symbol, options in WATCHLIST.items() if options}
-    rows = set()
-    for name, dataset in DATASETS.items():
-        path = source_dir / dataset.key(day)
-        if not path.exists():
-            continue
-        with gzip.open(path, "rt", newline="") as f:
-            for r in csv.DictReader(f):
-                ticker = r["ticker"]
-                if name == "options":
-                    root = ticker[2:-15]  # O:<root><yymmdd><C|P><strike*1000, 8 digits>
-                    keep, symbol = {"SPXW": "SPX"}.get(root, root) in optionable, ticker
-                else:
-                    symbol = ticker.removeprefix("I:")
-                    keep = symbol in indices_and_stocks
-                if keep:
-                    rows.add((symbol, int(r["window_start"]) // 1_000_000, float(r["close"])))
-    return rows
-
-
-def table_rows(db, day: date) -> set[tuple[str, int, float]]:
-    window = day_window(day)
-    return set(
-        db.execute(
-            "SELECT symbol, timestamp, close FROM historical_bars"
-            " WHERE timestamp >= %s AND timestamp < %s",
-            (window.start_ms, window.end_ms),
-        ).fetchall()
-    )
-
-
 def assert_days_landed(db, source_dir: Path, days: Iterable[str]) -> None:
     for key in days:
         day = date.fromisoformat(key)
-        expected = file_rows(source_dir, day)
+        expected = watchlist_rows(source_dir, day, WATCH)
         assert expected, f"no watchlist bars in the generated files of {key}"
         got = table_rows(db, day)
         assert got == expected, (
