@@ -130,6 +130,14 @@ print(json.dumps({"metadata": metadata, "steps": steps}))
     return RunRecord(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def rows_read(record: RunRecord, asset: str) -> int:
+    """Rows a bars asset read in the run: 0 when it skipped its dataset, an error if unknown."""
+    metadata = record.metadata.get(asset)
+    if metadata is None or not ("rows_read" in metadata or "skipped" in metadata):
+        raise RuntimeError(f"the run recorded no rows_read for {asset}: {metadata}")
+    return int(metadata.get("rows_read", 0))
+
+
 def print_steps(label: str, record: RunRecord) -> None:
     steps = ", ".join(f"{key} {seconds:.1f}s" for key, seconds in record.steps.items()
                       if seconds >= 0.05)  # fmt: skip
@@ -198,8 +206,5 @@ def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, la
         added_downloads=sum(after.get(p) != m for p, m in before.items())
         + len(after.keys() - before.keys()),
         added_rows=added_rows,
-        added_rows_read={
-            name: int(added.metadata.get(f"{name}_bars", {}).get("rows_read", 0))
-            for name in DATASETS
-        },
+        added_rows_read={name: rows_read(added, f"{name}_bars") for name in DATASETS},
     )

@@ -44,7 +44,7 @@ from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server  # noqa: E402
 DAY = date(2025, 11, 25)
 WATCH = {"indices": ["SPX", "NDX", "RUT", "VIX", "DJI"], "stocks": ["SPY", "QQQ", "AAPL", "MSFT",
          "NVDA"], "options": ["SPY", "SPX"]}  # fmt: skip
-FULL = GeneratorSizes(other_indices=10_000, other_stocks=8_000, contracts_per_underlying=2_000)
+FULL = GeneratorSizes(other_indices=13_500, other_stocks=8_000, contracts_per_underlying=2_000)
 QUICK = GeneratorSizes()
 
 

@@ -107,24 +107,10 @@ def build_bars(
     store: BarStore,
     rest: RestPolicy = NO_REST,
     rest_client: RestAggregates | None = None,
-    keep_other_symbols: bool = False,
 ) -> BuiltBars:
-    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet.
-
-    ``keep_other_symbols`` is for runs of a few symbols (a new watchlist entry): the
-    stored bars of the day's other underlyings stay in the file beside the new ones.
-    """
+    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet."""
     landed = landing_path(landing_root, dataset.key(day))
-    if keep_other_symbols and not underlyings and store.exists(dataset.name, day):
-        return BuiltBars(
-            parsed=ParsedDay(bars=empty_bars()),
-            path=store.path(dataset.name, day),
-            choice=SourceChoice("none", f"no symbol of the run reads {dataset.name}: bars kept"),
-        )
-    if not underlyings:
-        choice = SourceChoice("none", f"no watchlist symbol reads {dataset.name}: nothing parsed")
-    else:
-        choice = choose_source(dataset, day, landed.exists(), rest)
+    choice = choose_source(dataset, day, landed.exists(), rest)
     if choice.source == "flat_file":
         parsed = parse_day_file(
             landed, dataset, dataset.window(day), underlyings, label=dataset.key(day)
@@ -142,33 +128,8 @@ def build_bars(
         underlyings = frozenset()
         parsed = ParsedDay(bars=empty_bars())
     source = "rest" if choice.source == "rest" else "flat_file"
-    bars = parsed.bars
-    if keep_other_symbols:
-        bars, underlyings = with_other_stored_bars(store, dataset, day, bars, underlyings, source)
-    path = store.write(dataset.name, day, bars, underlyings, source, parsed.quarantine)
+    path = store.write(dataset.name, day, parsed.bars, underlyings, source, parsed.quarantine)
     return BuiltBars(parsed=parsed, path=path, choice=choice)
-
-
-def with_other_stored_bars(
-    store: BarStore,
-    dataset: Dataset,
-    day: date,
-    bars: pa.Table,
-    underlyings: frozenset[str],
-    source: str,
-) -> tuple[pa.Table, frozenset[str]]:
-    """Add the day's stored bars of other underlyings from the same source, so a run for
-    a few symbols does not drop the others' bars from the store."""
-    if not underlyings or not store.exists(dataset.name, day):
-        return bars, underlyings
-    stored = store.read(dataset.name, day)
-    others = stored.underlyings - underlyings
-    if not others or stored.source != source:
-        return bars, underlyings
-    kept = stored.bars.filter(
-        pc.is_in(stored.bars["underlying"], value_set=pa.array(sorted(others), pa.string()))
-    )
-    return pa.concat_tables([kept, bars.cast(kept.schema)]), underlyings | others
 
 
 def load_bars(
@@ -176,18 +137,21 @@ def load_bars(
     day: date,
     datasets: list[Dataset],
     store: BarStore,
-    selected: Mapping[str, frozenset[str]] | None = None,
+    selected: Mapping[str, frozenset[str]],
 ) -> LoadResult:
-    """Load every dataset's stored bars of the day in one transaction; with ``selected``
-    (underlyings per dataset), only those underlyings' bars are replaced."""
+    """Replace the day's bars of the ``selected`` underlyings (per dataset) with their stored
+    bars, in one transaction; a dataset with none selected is not read at all."""
     parts = []
     for dataset in datasets:
+        wanted = selected.get(dataset.name, frozenset())
+        if not wanted:
+            continue
         stored = store.read(dataset.name, day)
         underlyings, bars = stored.underlyings, stored.bars
-        if selected is not None and not underlyings <= selected[dataset.name]:
-            underlyings = underlyings & selected[dataset.name]
-            wanted = pa.array(sorted(underlyings), pa.string())
-            bars = bars.filter(pc.is_in(bars["underlying"], value_set=wanted))
+        if not underlyings <= wanted:
+            underlyings = underlyings & wanted
+            keep = pa.array(sorted(underlyings), pa.string())
+            bars = bars.filter(pc.is_in(bars["underlying"], value_set=keep))
         parts.append(DatasetBars(dataset, underlyings, bars, stored.source))
     windows = {d.window(day) for d in datasets}
     if len(windows) != 1:

@@ -2,12 +2,13 @@
 
 The asset functions are thin: for each day of the run they call the plain steps of
 ``market_data.pipeline`` and report what happened. Runs may cover one day or a
-range (single-run backfills); each day is handled, and loaded, on its own.
+range of days, which are handled side by side, each loaded on its own.
 """
 
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -64,8 +65,9 @@ def for_each_day(
 ) -> list[tuple[date, T]]:
     """Run ``step`` for every day of the run, ``workers`` days at a time, logging ``[i/n]``.
 
-    Each day stands alone (its own file, its own transaction), so days run side by side;
-    the first failure cancels the days not started and is raised naming its day.
+    Each day stands alone (its own file, its own transaction), so days run side by side.
+    A failure stops the days not started yet; the days under way finish, and the error
+    names every day that failed.
     """
     days = run_days(context)
 
@@ -74,36 +76,81 @@ def for_each_day(
         return step(day), time.perf_counter() - started
 
     results: dict[date, T] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(days)))) as pool:
+    failures: list[tuple[date, Exception]] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(days))))
+    try:
         futures = {pool.submit(timed, day): day for day in days}
-        try:
-            for i, future in enumerate(as_completed(futures), start=1):
-                day = futures[future]
-                try:
-                    result, seconds = future.result()
-                except Exception as error:
-                    if day.isoformat() in str(error):
-                        raise  # the message names the day already
-                    raise PartitionFailed(f"{label} {day}: {error}") from error
-                # Logged from the run's own thread, in the order days finish.
-                context.log.info(
-                    f"[{i}/{len(days)}] {label} {day}: {describe(result)} ({seconds:.2f}s)"
-                )
-                results[day] = result
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for i, future in enumerate(as_completed(futures), start=1):
+            day = futures[future]
+            if future.cancelled():
+                continue
+            try:
+                result, seconds = future.result()
+            except Exception as error:
+                context.log.error(f"[{i}/{len(days)}] {label} {day} failed: {error}")
+                failures.append((day, error))
+                pool.shutdown(wait=False, cancel_futures=True)
+                continue
+            # Logged from the run's own thread, in the order days finish.
+            context.log.info(
+                f"[{i}/{len(days)}] {label} {day}: {describe(result)} ({seconds:.2f}s)"
+            )
+            results[day] = result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failures:
+        raise_failures(label, sorted(failures, key=lambda f: f[0]))
     return [(day, results[day]) for day in days]
 
 
-def selected_watchlist(context: AssetExecutionContext, warehouse: WarehouseResource) -> Watchlist:
+def raise_failures(label: str, failures: list[tuple[date, Exception]]) -> None:
+    """One failed day re-raises its own error (naming the day); several are summed up."""
+    day, first = failures[0]
+    if len(failures) == 1:
+        if day.isoformat() in str(first):
+            raise first  # the message names the day already
+        raise PartitionFailed(f"{label} {day}: {first}") from first
+    listed = "; ".join(f"{d}: {e}" for d, e in failures)
+    raise PartitionFailed(f"{label}: {len(failures)} days failed: {listed}") from first
+
+
+@dataclass(frozen=True)
+class RunSymbols:
+    """The watchlist, and the symbols this run loads: all of it, or those of its symbols tag."""
+
+    watchlist: Watchlist
+    selected: Watchlist
+
+    def selected_underlyings(self, dataset: Dataset) -> frozenset[str]:
+        return dataset.underlyings(self.selected.entries)
+
+    def parsed_underlyings(self, dataset: Dataset) -> frozenset[str]:
+        """What a day file is parsed for: every watched underlying of the dataset, so the
+        stored bars stay whole when a run loads a few symbols; nothing if it loads none."""
+        selected = self.selected_underlyings(dataset)
+        return selected | dataset.underlyings(self.watchlist.entries) if selected else selected
+
+
+def run_symbols(context: AssetExecutionContext, warehouse: WarehouseResource) -> RunSymbols:
     with warehouse.connection() as conn:
         watchlist = read_watchlist(conn)
     if watchlist.invalid:
         context.log.warning(f"skipping invalid watchlist symbols: {', '.join(watchlist.invalid)}")
     tagged = context.run.tags.get(SYMBOLS_TAG)
-    if tagged:
-        watchlist = watchlist.restricted_to([s for s in tagged.split(",") if s.strip()])
-    return watchlist
+    if not tagged:
+        return RunSymbols(watchlist, watchlist)
+    return RunSymbols(
+        watchlist, watchlist.restricted_to([s for s in tagged.split(",") if s.strip()])
+    )
+
+
+def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResult:
+    """A dataset none of the run's symbols is in: nothing fetched, parsed or replaced."""
+    reason = f"no symbol of this run is in {dataset.name}"
+    context.log.info(f"{reason}: not fetched, not parsed, its stored bars left as they are")
+    return MaterializeResult(
+        metadata={**_days_metadata(run_days(context)), "skipped": MetadataValue.text(reason)}
+    )
 
 
 def _days_metadata(days: Iterable[date]) -> dict[str, MetadataValue]:
@@ -132,17 +179,9 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         warehouse: WarehouseResource,
         rest_api: RestApiResource,
     ) -> MaterializeResult:
-        if not dataset.underlyings(selected_watchlist(context, warehouse).entries):
-            # An options day file is tens of GB: not fetched while nobody watches options.
-            context.log.info(
-                f"no watchlist symbol reads {dataset.name}: its day files are not fetched"
-            )
-            return MaterializeResult(
-                metadata={
-                    **_days_metadata(run_days(context)),
-                    "skipped": MetadataValue.text(f"no watchlist symbol reads {dataset.name}"),
-                }
-            )
+        if not run_symbols(context, warehouse).selected_underlyings(dataset):
+            # An options day file is the largest of all: not fetched while nobody reads it.
+            return skipped(context, dataset)
         client = flat_files.get_client()
         landing_root = flat_files.landing_root()
         policy = rest_api.policy()
@@ -197,8 +236,9 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         bar_store: BarStoreResource,
         rest_api: RestApiResource,
     ) -> MaterializeResult:
-        underlyings = dataset.underlyings(selected_watchlist(context, warehouse).entries)
-        symbol_run = bool(context.run.tags.get(SYMBOLS_TAG))
+        underlyings = run_symbols(context, warehouse).parsed_underlyings(dataset)
+        if not underlyings:
+            return skipped(context, dataset)
         store = bar_store.store()
         landing_root = flat_files.landing_root()
         policy, rest_client = rest_api.policy(), rest_api.client()
@@ -206,7 +246,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             context,
             f"{dataset.name} bars",
             lambda day: build_bars(
-                dataset, day, landing_root, underlyings, store, policy, rest_client, symbol_run
+                dataset, day, landing_root, underlyings, store, policy, rest_client
             ),
             lambda b: (
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
@@ -240,12 +280,8 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
 DATASET_ASSETS = [a for dataset in DATASETS.values() for a in build_dataset_assets(dataset)]
 
 
-def coverage_metadata(conn, days: list[date], store) -> dict[str, MetadataValue]:
-    """The run's days by the indices and stocks they were loaded for, as a heatmap."""
-    symbols = sorted(
-        {u for day in days for name in ("indices", "stocks")
-         for u in store.read(name, day).underlyings}
-    )  # fmt: skip
+def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
+    """The run's days by the indices and stocks it loaded, as a heatmap."""
     if not symbols:
         return {}
     png = coverage_png(coverage_shares(conn, days, symbols))
@@ -262,7 +298,7 @@ def coverage_metadata(conn, days: list[date], store) -> dict[str, MetadataValue]
     freshness_policy=LATEST_SESSION_BY_EVENING,
     description=(
         "Every dataset's bars of the day in PostgreSQL's historical_bars, replaced in one "
-        "transaction per day (COPY into staging, then one upsert)."
+        "transaction per day: the run's symbols' rows of that day deleted, their bars copied in."
     ),
 )
 def historical_bars(
@@ -270,9 +306,9 @@ def historical_bars(
 ) -> MaterializeResult:
     store = bar_store.store()
     datasets = list(DATASETS.values())
-    # Bars parsed for symbols no longer selected (or not in a tagged run) are left alone.
-    entries = selected_watchlist(context, warehouse).entries
-    selected = {d.name: d.underlyings(entries) for d in datasets}
+    # Only the run's symbols are replaced: a run for a new symbol leaves the others' rows be.
+    symbols = run_symbols(context, warehouse)
+    selected = {d.name: symbols.selected_underlyings(d) for d in datasets}
     with warehouse.connection() as conn:
         loaded = for_each_day(
             context,
@@ -283,7 +319,8 @@ def historical_bars(
                 f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"
             ),
         )
-        heatmap = coverage_metadata(conn, [d for d, _ in loaded], store)
+        charted = sorted(selected["indices"] | selected["stocks"])
+        heatmap = coverage_metadata(conn, [d for d, _ in loaded], charted)
     results = [r for _, r in loaded]
     seconds = sum(r.seconds for r in results)
     rows = sum(r.rows_copied for r in results)

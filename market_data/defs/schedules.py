@@ -1,7 +1,7 @@
 """Schedules (America/New_York): the day after the close, and the week on Monday morning.
 
-Each requests one run over a range of partitions (the assets' single-run backfill
-policy), so every day's partition status shows in the UI.
+Each requests one run over a range of partitions (whatever the backfill policy), so
+every day's partition status shows in the UI.
 """
 
 from datetime import date, timedelta

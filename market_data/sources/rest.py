@@ -79,10 +79,19 @@ class RestAggregates:
     max_backoff_seconds: float = 120.0
     timeout_seconds: float = 60.0
     max_pages: int = 200
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def __post_init__(self) -> None:
         self._limiter = RateLimiter(self.requests_per_minute)
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        """One HTTP session per thread (a range run fetches days side by side); the rate
+        limit is shared by all of them."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def _get(self, path: str, params: dict[str, str], what: str) -> dict:
         url = self.base_url.rstrip("/") + path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -143,12 +144,22 @@ class BarStore:
         return key if self.local else f"{self.filesystem.type_name}://{key}"
 
     def _put(self, table: pa.Table, key: str) -> None:
-        """Local: a temp file, then a rename. S3: in place, since an upload is visible only
-        once complete (and a rename there would be a second full copy)."""
-        target = f"{key}.part" if self.local else key
-        if self.local:
-            self.filesystem.create_dir(key.rsplit("/", 1)[0], recursive=True)
-        with self.filesystem.open_output_stream(target) as out:
-            pq.write_table(table, out, compression="zstd")
-        if target != key:
-            self.filesystem.move(target, key)
+        """Never half a file at ``key``. Local: a temp file of this writer's own, then a
+        rename. S3: the file is built in memory and written in one call, so a failure while
+        building it never reaches the bucket (pyarrow's close completes an open upload)."""
+        if not self.local:
+            buffer = pa.BufferOutputStream()
+            pq.write_table(table, buffer, compression="zstd")
+            with self.filesystem.open_output_stream(key) as out:
+                out.write(buffer.getvalue())
+            return
+        self.filesystem.create_dir(key.rsplit("/", 1)[0], recursive=True)
+        part = f"{key}.{uuid.uuid4().hex[:8]}.part"
+        try:
+            with self.filesystem.open_output_stream(part) as out:
+                pq.write_table(table, out, compression="zstd")
+            self.filesystem.move(part, key)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.filesystem.delete_file(part)
+            raise

@@ -52,7 +52,7 @@ def _ticker(line_start: bytes) -> bytes:
 
 
 def _runs(
-    data: bytes, begin: int, end: int, prefixes: list[bytes], first: bytes, last: bytes
+    data: bytearray, begin: int, end: int, prefixes: list[bytes], first: bytes, last: bytes
 ) -> list[bytes]:
     """The runs of lines in ``data[begin:end]`` (complete lines) that start with one of
     ``prefixes``; ``first`` and ``last`` are the starts of its first and last lines.
@@ -71,7 +71,7 @@ def _runs(
             start = at + 1
         last_start = max(start, data.rfind(b"\n" + prefix, begin, end) + 1)
         line_end = data.find(b"\n", last_start, end)
-        runs.append(data[start : end if line_end < 0 else line_end + 1])
+        runs.append(bytes(data[start : end if line_end < 0 else line_end + 1]))
     return runs
 
 
@@ -79,31 +79,40 @@ def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
     """Header, the lines starting with any of ``prefixes``, and the number of data rows."""
     prefixes = sorted(set(prefixes))
     result: ScannedLines | None = None
-    carry = b""
     previous_last = b""
+    # Decompressed into one reused buffer: no new chunk object, no copy but the carried
+    # partial line, which is moved to the front before the next read.
+    buffer = bytearray(CHUNK_BYTES)
+    carried = 0
     try:
         with _gzip.open(path, "rb") as stream:
             while True:
-                chunk = stream.read(CHUNK_BYTES)
-                data = carry + chunk if carry else chunk
-                if not chunk and data and not data.endswith(b"\n"):
-                    data += b"\n"  # a last line without its newline
-                end = data.rfind(b"\n") + 1  # complete lines end here; the rest is carried
+                if len(buffer) - carried < CHUNK_BYTES // 2:  # a line longer than a chunk
+                    buffer.extend(bytes(CHUNK_BYTES))
+                with memoryview(buffer) as view:
+                    read = stream.readinto(view[carried:])
+                size = carried + read
+                if not read and size and buffer[size - 1] != ord("\n"):
+                    buffer[size:size] = b"\n"  # a last line without its newline
+                    size += 1
+                end = buffer.rfind(b"\n", 0, size) + 1  # complete lines end here
                 begin = 0
                 if result is None and end:
-                    begin = data.find(b"\n") + 1
-                    result = ScannedLines(header=data[:begin])
+                    begin = buffer.find(b"\n", 0, end) + 1
+                    result = ScannedLines(header=bytes(buffer[:begin]))
                 if result is not None and end > begin:
-                    result.rows_read += data.count(b"\n", begin, end)
-                    first_line = data[begin : begin + 256]
-                    last_line = data[data.rfind(b"\n", begin, end - 1) + 1 :][:256]
+                    result.rows_read += buffer.count(b"\n", begin, end)
+                    first_line = bytes(buffer[begin : min(begin + 256, end)])
+                    last_start = buffer.rfind(b"\n", begin, end - 1) + 1
+                    last_line = bytes(buffer[last_start : min(last_start + 256, end)])
                     first, last = _ticker(first_line), _ticker(last_line)
                     if first < previous_last or last < first:
                         raise OutOfOrder(f"{label}: rows are not sorted by ticker")
                     previous_last = last
-                    result.lines.extend(_runs(data, begin, end, prefixes, first_line, last_line))
-                carry = data[end:]
-                if not chunk:
+                    result.lines.extend(_runs(buffer, begin, end, prefixes, first_line, last_line))
+                carried = size - end
+                buffer[:carried] = buffer[end:size]
+                if not read:
                     break
     except _GZIP_ERRORS as error:
         raise Unreadable(f"{label}: not a readable gzip file ({error})") from None

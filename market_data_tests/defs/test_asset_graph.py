@@ -164,9 +164,9 @@ def test_a_dataset_no_watchlist_symbol_reads_is_neither_fetched_nor_parsed(env, 
     assert not (landing / DATASETS["options"].key(day)).exists()
     assert (landing / DATASETS["stocks"].key(day)).exists()
     skipped = result.asset_materializations_for_node("options_day_file")[0].metadata
-    assert skipped["skipped"].value == "no watchlist symbol reads options"
+    assert skipped["skipped"].value == "no symbol of this run is in options"
     parsed = result.asset_materializations_for_node("options_bars")[0].metadata
-    assert parsed["rows_read"].value == 0
+    assert parsed["skipped"].value == "no symbol of this run is in options"
     assert db.execute(
         "SELECT count(*) FROM historical_bars WHERE dataset = 'options'"
     ).fetchone() == (0,)
@@ -191,8 +191,8 @@ def test_a_symbol_run_adds_its_bars_and_keeps_everyone_elses(env, db, source_dir
     iwm = watchlist_rows(source_dir, day, {"indices": set(), "stocks": {"IWM"}, "options": set()})
     assert {r[:7] for r in table_rows(db, day) if r[0] == "IWM"} == iwm
     # The indices file was not opened, and the store still holds every symbol's bars.
-    indices_read = result.asset_materializations_for_node("indices_bars")[0].metadata["rows_read"]
-    assert indices_read.value == 0
+    indices = result.asset_materializations_for_node("indices_bars")[0].metadata
+    assert indices["skipped"].value == "no symbol of this run is in indices"
     assert store.read("indices", day) == indices_before
     stocks = store.read("stocks", day)
     assert stocks.underlyings == stocks_before.underlyings | {"IWM"}
@@ -208,3 +208,17 @@ def test_a_symbol_run_adds_its_bars_and_keeps_everyone_elses(env, db, source_dir
     )
     assert reload.success
     assert set(db.execute("SELECT * FROM historical_bars").fetchall()) == after
+
+
+def test_days_failing_side_by_side_are_all_named(env, db, s3_client, monkeypatch):
+    monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", "3")
+    for day in (date(2025, 11, 24), date(2025, 11, 26)):
+        s3_client.delete_object(Bucket=env["flat_files"].bucket, Key=DATASETS["stocks"].key(day))
+    result = run(env, days=("2025-11-24", "2025-11-26"))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "stocks_day_file"
+    message = failure.event_specific_data.error.cause.message
+    assert "stocks day file: 2 days failed: 2025-11-24: " in message
+    assert "; 2025-11-26: " in message and "2025-11-25" not in message
+    assert db.execute("SELECT count(*) FROM historical_bars").fetchone() == (0,)

@@ -252,10 +252,11 @@ def test_a_load_killed_mid_transaction_leaves_the_day_as_it_was(world, report, d
 def test_two_loads_of_one_day_serialize(world, report, database_url):
     before = rows(world, DAY_B)
     store = world["resources"]["bar_store"].store()
+    stored = {n: store.read(n, DAY_B).underlyings for n in DATASETS if store.exists(n, DAY_B)}
 
     def load() -> int:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            return load_bars(conn, DAY_B, list(DATASETS.values()), store).rows_copied
+            return load_bars(conn, DAY_B, list(DATASETS.values()), store, stored).rows_copied
 
     with ThreadPoolExecutor(4) as pool:
         copied = list(pool.map(lambda _: load(), range(4)))

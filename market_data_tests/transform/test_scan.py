@@ -39,7 +39,9 @@ def _out_of_order(*args, **kwargs):
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
-@pytest.mark.parametrize("chunk", [997, 64 * 1024, 32 * 1024 * 1024])
+@pytest.mark.parametrize(
+    "chunk", [61, 997, 64 * 1024, 32 * 1024 * 1024]
+)  # 61: lines longer than a chunk
 def test_the_scan_keeps_what_the_full_parse_keeps(files, name, chunk, monkeypatch):
     fast, slow = both_ways(files[name], name, monkeypatch, chunk)
     assert fast.rows_kept > 0
