@@ -63,7 +63,7 @@ def day_workers() -> int:
     load_env_file()
     raw = _get("MARKET_DATA_DAY_WORKERS")
     if raw is None:
-        return min(4, os.cpu_count() or 1)
+        return min(4, len(os.sched_getaffinity(0)))  # the cores this process may use
     try:
         workers = int(raw)
     except ValueError:

@@ -44,6 +44,9 @@ LATEST_SESSION_BY_EVENING = FreshnessPolicy.cron(
 
 # A run tagged with symbols loads only those (the watchlist sensor, ``market-data backfill``).
 SYMBOLS_TAG = "market_data/symbols"
+# A run tagged ``market_data/fetch: all`` lands every dataset's files, watched or not
+# (``market-data download``).
+FETCH_TAG = "market_data/fetch"
 
 T = TypeVar("T")
 
@@ -179,7 +182,8 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         warehouse: WarehouseResource,
         rest_api: RestApiResource,
     ) -> MaterializeResult:
-        if not run_symbols(context, warehouse).selected_underlyings(dataset):
+        fetch_all = context.run.tags.get(FETCH_TAG) == "all"
+        if not fetch_all and not run_symbols(context, warehouse).selected_underlyings(dataset):
             # An options day file is the largest of all: not fetched while nobody reads it.
             return skipped(context, dataset)
         client = flat_files.get_client()

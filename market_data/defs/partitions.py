@@ -7,6 +7,9 @@ import os
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
+from market_data.settings import load_env_file
+
+load_env_file()  # both settings below are read when the definitions load
 # The first day the UI offers; older history can be had by setting it earlier.
 START_DATE = os.environ.get("MARKET_DATA_START_DATE", "2020-01-01")
 
