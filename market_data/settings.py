@@ -54,22 +54,22 @@ def dagster_pg_url() -> str | None:
     return _get("DAGSTER_PG_URL")
 
 
+def positive_int(name: str) -> int | None:
+    """A whole-number setting of at least 1, or None when unset; anything else is an error."""
+    load_env_file()
+    raw = _get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 def day_workers() -> int:
     """How many days of a range run are downloaded or parsed at once (``MARKET_DATA_DAY_WORKERS``).
 
     Downloads wait on the network and parsing mostly runs outside the GIL (ISA-L, Arrow),
     so threads use the cores; loads stay one day at a time on one connection.
     """
-    load_env_file()
-    raw = _get("MARKET_DATA_DAY_WORKERS")
-    if raw is None:
-        return min(4, len(os.sched_getaffinity(0)))  # the cores this process may use
-    try:
-        workers = int(raw)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise ValueError(
-            f"MARKET_DATA_DAY_WORKERS must be a whole number of at least 1, not {raw!r}"
-        )
-    return workers
+    workers = positive_int("MARKET_DATA_DAY_WORKERS")
+    return workers or min(4, len(os.sched_getaffinity(0)))  # the cores this process may use

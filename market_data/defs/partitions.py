@@ -7,7 +7,7 @@ import os
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
-from market_data.settings import load_env_file
+from market_data.settings import load_env_file, positive_int
 
 load_env_file()  # both settings below are read when the definitions load
 # The first day the UI offers; older history can be had by setting it earlier.
@@ -24,11 +24,7 @@ def backfill_policy() -> BackfillPolicy:
     """One range run per backfill (its days run side by side inside it), or, with
     ``MARKET_DATA_PARTITIONS_PER_RUN=N``, runs of N days each, which the run queue
     (``max_concurrent_runs``) and a run launcher on Kubernetes or ECS spread out."""
-    raw = os.environ.get("MARKET_DATA_PARTITIONS_PER_RUN", "").strip()
-    if not raw:
+    per_run = positive_int("MARKET_DATA_PARTITIONS_PER_RUN")
+    if per_run is None:
         return BackfillPolicy.single_run()
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"MARKET_DATA_PARTITIONS_PER_RUN must be a whole number of at least 1, not {raw!r}"
-        )
-    return BackfillPolicy.multi_run(max_partitions_per_run=int(raw))
+    return BackfillPolicy.multi_run(max_partitions_per_run=per_run)

@@ -43,7 +43,7 @@ class Unreadable(ValueError):
 @dataclass
 class ScannedLines:
     header: bytes
-    lines: list[bytes] = field(default_factory=list)  # runs of complete lines
+    lines: list[bytes | bytearray] = field(default_factory=list)  # runs of complete lines
     rows_read: int = 0
 
 
@@ -53,7 +53,7 @@ def _ticker(line_start: bytes) -> bytes:
 
 def _runs(
     data: bytearray, begin: int, end: int, prefixes: list[bytes], first: bytes, last: bytes
-) -> list[bytes]:
+) -> list[bytearray]:
     """The runs of lines in ``data[begin:end]`` (complete lines) that start with one of
     ``prefixes``; ``first`` and ``last`` are the starts of its first and last lines.
     Offsets instead of slices: a chunk is searched in place, never copied."""
@@ -71,7 +71,7 @@ def _runs(
             start = at + 1
         last_start = max(start, data.rfind(b"\n" + prefix, begin, end) + 1)
         line_end = data.find(b"\n", last_start, end)
-        runs.append(bytes(data[start : end if line_end < 0 else line_end + 1]))
+        runs.append(data[start : end if line_end < 0 else line_end + 1])  # one copy, joined later
     return runs
 
 
