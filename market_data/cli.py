@@ -17,14 +17,10 @@ from typing import Any
 
 from market_data import settings
 from market_data.calendar import parse_day, today_in_new_york
+from market_data.run_tags import FETCH_TAG, RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_TAG
 
 log = logging.getLogger("market_data")
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-# The run tags of market_data.defs.assets, repeated so that --help needs no Dagster import.
-SYMBOLS_TAG = "market_data/symbols"
-FETCH_TAG = "market_data/fetch"
 DEMO_WATCHLIST = (("SPX", False), ("NDX", False), ("SPY", True), ("QQQ", False))
 
 

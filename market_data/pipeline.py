@@ -18,14 +18,15 @@ import pyarrow.compute as pc
 
 from market_data.calendar import is_session, today_in_new_york
 from market_data.datasets import Dataset
-from market_data.sources.flat_files import FlatFileError, LandedFile, fetch_day_file, landing_path
+from market_data.errors import DayDataError
+from market_data.sources.flat_files import LandedFile, fetch_day_file, landing_path
 from market_data.sources.rest import RestAggregates, fetch_rest_day
 from market_data.transform.bar_store import BarStore
 from market_data.transform.parse import ParsedDay, empty_bars, parse_day_file
 from market_data.warehouse.load import DatasetBars, LoadResult, load_day
 
 
-class FileNotPublished(FlatFileError):
+class FileNotPublished(DayDataError):
     """A session day whose file is not in the bucket (yet), and REST cannot stand in."""
 
 

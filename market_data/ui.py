@@ -18,13 +18,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from market_data.errors import LocalServerError
 from market_data.instance import REPO_ROOT, prepare_dagster_home
 
 READY_TIMEOUT_SECONDS = 120
 
 
-class UiError(RuntimeError):
-    pass
+class UiError(LocalServerError):
+    """The webserver or daemon could not be started."""
 
 
 def port_is_taken(host: str, port: int) -> bool:

@@ -59,9 +59,3 @@ def test_day_workers_default_to_the_cores_and_refuse_nonsense(monkeypatch):
     with pytest.raises(ValueError, match="MARKET_DATA_DAY_WORKERS"):
         settings.day_workers()
 
-
-def test_the_command_line_tags_runs_as_the_assets_read_them():
-    from market_data import cli
-    from market_data.defs import assets
-
-    assert (cli.SYMBOLS_TAG, cli.FETCH_TAG) == (assets.SYMBOLS_TAG, assets.FETCH_TAG)

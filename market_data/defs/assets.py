@@ -2,18 +2,17 @@
 
 The asset functions are thin: for each day of the run they call the plain steps of
 ``market_data.pipeline`` and report what happened. Runs may cover one day or a
-range of days, which are handled side by side, each loaded on its own.
+range of days, which are handled side by side, each loaded on its own
+(``defs/day_runs.py`` says what a failed day does to the others).
 """
 
-import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import TypeVar
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
     AssetsDefinition,
     FreshnessPolicy,
     MaterializeResult,
@@ -22,8 +21,9 @@ from dagster import (
 )
 
 from market_data import settings
-from market_data.calendar import parse_day
 from market_data.datasets import DATASETS, Dataset
+from market_data.defs.checks import evaluations_of_a_failed_run
+from market_data.defs.day_runs import for_each_day, raise_failures, run_days
 from market_data.defs.partitions import backfill_policy, daily_partitions
 from market_data.defs.resources import (
     BarStoreResource,
@@ -31,120 +31,18 @@ from market_data.defs.resources import (
     RestApiResource,
     WarehouseResource,
 )
+from market_data.defs.run_symbols import run_symbols
 from market_data.heatmap import coverage_png
 from market_data.pipeline import build_bars, land_day_file, load_bars
 from market_data.quality import coverage_shares, heatmap_markdown
-from market_data.warehouse.watchlist import Watchlist, read_watchlist
+from market_data.run_tags import FETCH_TAG
+from market_data.warehouse.load import LoadResult
 
 # Stale when nothing was loaded between the close and 19:00 ET on a weekday: the daily
 # 17:00 run loads the day (from REST until its file is out).
 LATEST_SESSION_BY_EVENING = FreshnessPolicy.cron(
     deadline_cron="0 19 * * 1-5", lower_bound_delta=timedelta(hours=3), timezone="America/New_York"
 )
-
-# A run tagged with symbols loads only those (the watchlist sensor, ``market-data backfill``).
-SYMBOLS_TAG = "market_data/symbols"
-# A run tagged ``market_data/fetch: all`` lands every dataset's files, watched or not
-# (``market-data download``).
-FETCH_TAG = "market_data/fetch"
-
-T = TypeVar("T")
-
-
-def run_days(context: AssetExecutionContext) -> list[date]:
-    return [parse_day(key) for key in context.partition_keys]
-
-
-class PartitionFailed(RuntimeError):
-    """One day of a run failed; the message names the step and the day."""
-
-
-def for_each_day(
-    context: AssetExecutionContext,
-    label: str,
-    step: Callable[[date], T],
-    describe: Callable[[T], str],
-    workers: int = 1,
-) -> list[tuple[date, T]]:
-    """Run ``step`` for every day of the run, ``workers`` days at a time, logging ``[i/n]``.
-
-    Each day stands alone (its own file, its own transaction), so days run side by side.
-    A failure stops the days not started yet; the days under way finish, and the error
-    names every day that failed.
-    """
-    days = run_days(context)
-
-    def timed(day: date) -> tuple[T, float]:
-        started = time.perf_counter()
-        return step(day), time.perf_counter() - started
-
-    results: dict[date, T] = {}
-    failures: list[tuple[date, Exception]] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(days))))
-    try:
-        futures = {pool.submit(timed, day): day for day in days}
-        for i, future in enumerate(as_completed(futures), start=1):
-            day = futures[future]
-            if future.cancelled():
-                continue
-            try:
-                result, seconds = future.result()
-            except Exception as error:
-                context.log.error(f"[{i}/{len(days)}] {label} {day} failed: {error}")
-                failures.append((day, error))
-                pool.shutdown(wait=False, cancel_futures=True)
-                continue
-            # Logged from the run's own thread, in the order days finish.
-            context.log.info(
-                f"[{i}/{len(days)}] {label} {day}: {describe(result)} ({seconds:.2f}s)"
-            )
-            results[day] = result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    if failures:
-        raise_failures(label, sorted(failures, key=lambda f: f[0]))
-    return [(day, results[day]) for day in days]
-
-
-def raise_failures(label: str, failures: list[tuple[date, Exception]]) -> None:
-    """One failed day re-raises its own error (naming the day); several are summed up."""
-    day, first = failures[0]
-    if len(failures) == 1:
-        if day.isoformat() in str(first):
-            raise first  # the message names the day already
-        raise PartitionFailed(f"{label} {day}: {first}") from first
-    listed = "; ".join(f"{d}: {e}" for d, e in failures)
-    raise PartitionFailed(f"{label}: {len(failures)} days failed: {listed}") from first
-
-
-@dataclass(frozen=True)
-class RunSymbols:
-    """The watchlist, and the symbols this run loads: all of it, or those of its symbols tag."""
-
-    watchlist: Watchlist
-    selected: Watchlist
-
-    def selected_underlyings(self, dataset: Dataset) -> frozenset[str]:
-        return dataset.underlyings(self.selected.entries)
-
-    def parsed_underlyings(self, dataset: Dataset) -> frozenset[str]:
-        """What a day file is parsed for: every watched underlying of the dataset, so the
-        stored bars stay whole when a run loads a few symbols; nothing if it loads none."""
-        selected = self.selected_underlyings(dataset)
-        return selected | dataset.underlyings(self.watchlist.entries) if selected else selected
-
-
-def run_symbols(context: AssetExecutionContext, warehouse: WarehouseResource) -> RunSymbols:
-    with warehouse.connection() as conn:
-        watchlist = read_watchlist(conn)
-    if watchlist.invalid:
-        context.log.warning(f"skipping invalid watchlist symbols: {', '.join(watchlist.invalid)}")
-    tagged = context.run.tags.get(SYMBOLS_TAG)
-    if not tagged:
-        return RunSymbols(watchlist, watchlist)
-    return RunSymbols(
-        watchlist, watchlist.restricted_to([s for s in tagged.split(",") if s.strip()])
-    )
 
 
 def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResult:
@@ -158,6 +56,8 @@ def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResu
 
 def _days_metadata(days: Iterable[date]) -> dict[str, MetadataValue]:
     days = sorted(days)
+    if not days:
+        return {"days": MetadataValue.int(0)}
     span = days[0].isoformat() if len(days) == 1 else f"{days[0]} … {days[-1]}"
     return {"days": MetadataValue.int(len(days)), "partition_span": MetadataValue.text(span)}
 
@@ -189,7 +89,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         client = flat_files.get_client()
         landing_root = flat_files.landing_root()
         policy = rest_api.policy()
-        landed = for_each_day(
+        outcomes = for_each_day(
             context,
             f"{dataset.name} day file",
             lambda day: land_day_file(
@@ -202,8 +102,10 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             ),
             workers=settings.day_workers(),
         )
+        landed = outcomes.done
         files = [f for _, (f, _) in landed]
         metadata = {
+            **outcomes.metadata(),
             **_days_metadata(d for d, _ in landed),
             "source": MetadataValue.text(flat_files.describe()),
             "files_present": MetadataValue.int(sum(not f.missing for f in files)),
@@ -246,7 +148,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         store = bar_store.store()
         landing_root = flat_files.landing_root()
         policy, rest_client = rest_api.policy(), rest_api.client()
-        built = for_each_day(
+        outcomes = for_each_day(
             context,
             f"{dataset.name} bars",
             lambda day: build_bars(
@@ -256,9 +158,12 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
             ),
             workers=settings.day_workers(),
+            upstream=[day_file.key],
         )
+        built = outcomes.done
         parsed = [b.parsed for _, b in built]
         metadata = {
+            **outcomes.metadata(),
             **_days_metadata(d for d, _ in built),
             "rows_read": MetadataValue.int(sum(p.rows_read for p in parsed)),
             "rows_kept": MetadataValue.int(sum(p.rows_kept for p in parsed)),
@@ -314,7 +219,7 @@ def historical_bars(
     symbols = run_symbols(context, warehouse)
     selected = {d.name: symbols.selected_underlyings(d) for d in datasets}
     with warehouse.connection() as conn:
-        loaded = for_each_day(
+        outcomes = for_each_day(
             context,
             "historical_bars",
             lambda day: load_bars(conn, day, datasets, store, selected),
@@ -322,22 +227,42 @@ def historical_bars(
                 f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
                 f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"
             ),
+            upstream=[AssetKey(f"{name}_bars") for name in DATASETS],
+            final=True,
         )
+        loaded = outcomes.done
         charted = sorted(selected["indices"] | selected["stocks"])
         heatmap = coverage_metadata(conn, [d for d, _ in loaded], charted)
+        if outcomes.failed:
+            # Dagster marks a range step's partitions all at once, so a run that loaded
+            # some days records each of them itself, then fails naming the others.
+            for day, result in loaded:
+                context.log_event(
+                    AssetMaterialization(
+                        asset_key=context.asset_key,
+                        partition=day.isoformat(),
+                        metadata=load_metadata([(day, result)]),
+                    )
+                )
+            for evaluation in evaluations_of_a_failed_run(
+                conn, store, [d for d, _ in loaded], outcomes.failed
+            ):
+                context.log_event(evaluation)
+            raise_failures("historical_bars", outcomes)
+    return MaterializeResult(metadata={**load_metadata(loaded), **heatmap})
+
+
+def load_metadata(loaded: list[tuple[date, LoadResult]]) -> dict[str, MetadataValue]:
     results = [r for _, r in loaded]
     seconds = sum(r.seconds for r in results)
     rows = sum(r.rows_copied for r in results)
-    return MaterializeResult(
-        metadata={
-            **_days_metadata(d for d, _ in loaded),
-            "rows_loaded": MetadataValue.int(rows),
-            "rows_replaced": MetadataValue.int(sum(r.rows_deleted for r in results)),
-            "source": MetadataValue.text(
-                ", ".join(sorted({s for r in results for s in r.sources})) or "(no rows)"
-            ),
-            "seconds": MetadataValue.float(round(seconds, 3)),
-            "rows_per_second": MetadataValue.int(int(rows / seconds) if seconds else 0),
-            **heatmap,
-        }
-    )
+    return {
+        **_days_metadata(d for d, _ in loaded),
+        "rows_loaded": MetadataValue.int(rows),
+        "rows_replaced": MetadataValue.int(sum(r.rows_deleted for r in results)),
+        "source": MetadataValue.text(
+            ", ".join(sorted({s for r in results for s in r.sources})) or "(no rows)"
+        ),
+        "seconds": MetadataValue.float(round(seconds, 3)),
+        "rows_per_second": MetadataValue.int(int(rows / seconds) if seconds else 0),
+    }

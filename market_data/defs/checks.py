@@ -20,11 +20,12 @@ from dagster import (
 
 from market_data.calendar import parse_day, session
 from market_data.datasets import DATASETS
-from market_data.defs.assets import historical_bars
 from market_data.defs.partitions import daily_partitions
 from market_data.defs.resources import BarStoreResource, WarehouseResource
 from market_data.quality import bar_sanity, session_coverage
-from market_data.transform.bar_store import BarsNotBuilt
+from market_data.transform.bar_store import BarsNotBuilt, BarStore
+
+CHECKED_ASSET = AssetKey("historical_bars")
 
 # A stock or ETF may lack a bar in a minute without trades: this share may be missing.
 STOCK_TOLERANCE = float(os.environ.get("MARKET_DATA_STOCK_MISSING_TOLERANCE", "0.02") or 0.02)
@@ -45,7 +46,7 @@ def _per_day(
     for day, (passed, severity, metadata) in results.items():
         context.op_execution_context.log_event(
             AssetCheckEvaluation(
-                asset_key=AssetKey("historical_bars"),
+                asset_key=CHECKED_ASSET,
                 check_name=name,
                 passed=passed,
                 severity=severity,
@@ -99,6 +100,42 @@ def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> 
     return not problems, severity, metadata
 
 
+def missing_bars_of(day: date, conn, store: BarStore) -> Evaluation:
+    return missing_bars_on(day, conn, _underlyings(store, day))
+
+
+def bar_sanity_of(day: date, conn) -> Evaluation:
+    found = bar_sanity(conn, day)
+    bad = {k: v for k, v in found.items() if k != "bars" and v}
+    return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
+
+
+def evaluations_of_a_failed_run(
+    conn, store: BarStore, loaded: list[date], failed: dict[date, str]
+) -> list[AssetCheckEvaluation]:
+    """The checks' verdicts when ``historical_bars`` fails part of a range: the check steps
+    do not run after a failed step, so it records them itself. A day that could not be
+    loaded fails ``missing_bars`` with the reason; a loaded day is checked as usual."""
+    verdicts: list[tuple[str, date, Evaluation]] = []
+    for day in loaded:
+        verdicts.append(("missing_bars", day, missing_bars_of(day, conn, store)))
+        verdicts.append(("bar_sanity_check", day, bar_sanity_of(day, conn)))
+    for day, why in sorted(failed.items()):
+        metadata = {"not_loaded": MetadataValue.text(why)}
+        verdicts.append(("missing_bars", day, (False, AssetCheckSeverity.ERROR, metadata)))
+    return [
+        AssetCheckEvaluation(
+            asset_key=CHECKED_ASSET,
+            check_name=name,
+            passed=passed,
+            severity=severity,
+            metadata=metadata,
+            partition=day.isoformat(),
+        )
+        for name, day, (passed, severity, metadata) in verdicts
+    ]
+
+
 def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
     """Whose bars the day was loaded for (options are exempt from completeness)."""
     found = {}
@@ -111,7 +148,7 @@ def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
 
 
 @asset_check(
-    asset=historical_bars,
+    asset=CHECKED_ASSET,
     partitions_def=daily_partitions,
     description=(
         "Regular-session 1-minute bars per symbol against the NYSE calendar: 390 a day, 210 "
@@ -125,15 +162,11 @@ def missing_bars(
 ) -> AssetCheckResult:
     store = bar_store.store()
     with warehouse.connection() as conn:
-        return _per_day(
-            context,
-            "missing_bars",
-            lambda day: missing_bars_on(day, conn, _underlyings(store, day)),
-        )
+        return _per_day(context, "missing_bars", lambda day: missing_bars_of(day, conn, store))
 
 
 @asset_check(
-    asset=historical_bars,
+    asset=CHECKED_ASSET,
     partitions_def=daily_partitions,
     description=(
         "OHLC sanity of the day's bars: low <= open, close <= high; volume >= 0; bar start "
@@ -143,10 +176,5 @@ def missing_bars(
 def bar_sanity_check(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
-    def evaluate(day: date) -> Evaluation:
-        found = bar_sanity(conn, day)
-        bad = {k: v for k, v in found.items() if k != "bars" and v}
-        return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
-
     with warehouse.connection() as conn:
-        return _per_day(context, "bar_sanity_check", evaluate)
+        return _per_day(context, "bar_sanity_check", lambda day: bar_sanity_of(day, conn))

@@ -15,9 +15,7 @@ from dagster import (
 
 from market_data.calendar import NEW_YORK
 from market_data.defs.jobs import historical_bars_job, retention_job
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from market_data.run_tags import RANGE_END_TAG, RANGE_START_TAG
 
 
 def range_run_request(start: date, end: date, reason: str, run_key: str) -> RunRequest:

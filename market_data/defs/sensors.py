@@ -14,10 +14,10 @@ from dagster import (
 )
 
 from market_data.calendar import today_in_new_york
-from market_data.defs.assets import SYMBOLS_TAG
 from market_data.defs.jobs import historical_bars_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
+from market_data.run_tags import SYMBOLS_TAG
 from market_data.supersession import published_rest_days, rest_sourced_days
 from market_data.warehouse.watchlist import read_watchlist, watchlist_state
 

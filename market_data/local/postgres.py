@@ -25,6 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from market_data.errors import LocalServerError
 from market_data.local.state import folder_lock, log_tail
 
 SERVER_USER = "postgres"
@@ -36,7 +37,7 @@ SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 _MAX_SOCKET_PATH = 107
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(LocalServerError):
     """The embedded cluster could not be set up or started."""
 
 

@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from market_data.errors import LocalServerError
 from market_data.local.state import folder_lock, log_tail
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -34,7 +35,7 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "loc
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class LocalS3Error(RuntimeError):
+class LocalS3Error(LocalServerError):
     """The local S3 server could not be started."""
 
 

@@ -21,13 +21,15 @@ from typing import Any
 import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from market_data.errors import SourceError
+
 CHUNK_BYTES = 8 * 1024 * 1024
 DOWNLOAD_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 2.0
 _PLAIN_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
-class FlatFileError(RuntimeError):
+class FlatFileError(SourceError):
     """A day file could not be fetched; the message names the object."""
 
 

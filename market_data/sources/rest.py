@@ -22,6 +22,7 @@ import requests
 
 from market_data.calendar import NS_PER_MS
 from market_data.datasets import Dataset
+from market_data.errors import SourceError
 from market_data.transform.parse import BARS_SCHEMA, ParsedDay, empty_bars, finalize_bars
 from market_data.transform.validate import RowChecks
 
@@ -29,7 +30,7 @@ RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 PAGE_LIMIT = 50_000
 
 
-class RestError(RuntimeError):
+class RestError(SourceError):
     """A REST request failed for good; the message names the ticker and day."""
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from market_data.errors import DayDataError
 from market_data.transform.parse import BARS_SCHEMA
 from market_data.warehouse.retention import PruneResult, prune_day_files
 
@@ -35,7 +36,7 @@ class StoredBars:
     source: str
 
 
-class BarsNotBuilt(FileNotFoundError):
+class BarsNotBuilt(DayDataError):
     """The load asked for a day whose bars were not parsed yet."""
 
 

@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 
 from market_data.calendar import NS_PER_MS, DayWindow
 from market_data.datasets import Dataset
+from market_data.errors import DayDataError
 from market_data.transform.scan import OutOfOrder, Unreadable, scan_lines
 from market_data.transform.validate import RowChecks, check_rows
 
@@ -56,7 +57,7 @@ _COLUMN_TYPES = {
 }
 
 
-class DayFileError(ValueError):
+class DayFileError(DayDataError):
     """A day file that cannot be trusted; the message names the file and the reason."""
 
 

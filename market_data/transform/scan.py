@@ -19,6 +19,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from market_data.errors import DayDataError
+
 try:  # ISA-L decompresses gzip about three times faster than zlib
     from isal import igzip as _gzip
 
@@ -32,11 +34,11 @@ except ImportError:  # pragma: no cover - zlib is always there
 CHUNK_BYTES = 8 * 1024 * 1024
 
 
-class OutOfOrder(ValueError):
+class OutOfOrder(DayDataError):
     """The file is not sorted by ticker: the scan cannot be trusted."""
 
 
-class Unreadable(ValueError):
+class Unreadable(DayDataError):
     """The file could not be decompressed."""
 
 

@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from market_data.calendar import DayWindow
+from market_data.errors import DayDataError
 
 NS_PER_MINUTE = 60_000_000_000
 
 
-class InvalidDayFileError(ValueError):
+class InvalidDayFileError(DayDataError):
     """Most rows of a file failed the checks: nothing of it is loaded."""
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from market_data.errors import DatabaseUnavailable
 
-class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached; the message names it without the password."""
+__all__ = ["DatabaseUnavailable", "connect", "describe", "plain_url"]
 
 
 def describe(url: str) -> str:

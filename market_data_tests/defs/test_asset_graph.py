@@ -14,9 +14,10 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from market_data.datasets import DATASETS
-from market_data.defs.assets import DATASET_ASSETS, SYMBOLS_TAG, historical_bars
+from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
+from market_data.run_tags import SYMBOLS_TAG
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_tests.conftest import chain_resources
 from market_data_tests.day_files import table_rows, watchlist_rows
@@ -210,15 +211,23 @@ def test_a_symbol_run_adds_its_bars_and_keeps_everyone_elses(env, db, source_dir
     assert set(db.execute("SELECT * FROM historical_bars").fetchall()) == after
 
 
-def test_days_failing_side_by_side_are_all_named(env, db, s3_client, monkeypatch):
+def test_days_failing_side_by_side_are_all_named_and_the_others_load(
+    env, db, s3_client, source_dir, monkeypatch
+):
     monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", "3")
     for day in (date(2025, 11, 24), date(2025, 11, 26)):
         s3_client.delete_object(Bucket=env["flat_files"].bucket, Key=DATASETS["stocks"].key(day))
     result = run(env, days=("2025-11-24", "2025-11-26"))
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert failure.step_key == "stocks_day_file"
+    assert failure.step_key == "historical_bars"
     message = failure.event_specific_data.error.cause.message
-    assert "stocks day file: 2 days failed: 2025-11-24: " in message
-    assert "; 2025-11-26: " in message and "2025-11-25" not in message
-    assert db.execute("SELECT count(*) FROM historical_bars").fetchone() == (0,)
+    assert "historical_bars: 2 days failed: 2025-11-24: stocks day file: stocks 2025-11-24: " in (
+        message
+    )
+    assert "; 2025-11-26: stocks day file: " in message and "2025-11-25" not in message
+    # A day is loaded whole or not at all: the failed days keep none of their indices either.
+    for day in (date(2025, 11, 24), date(2025, 11, 26)):
+        assert table_rows(db, day) == set()
+    day = date(2025, 11, 25)
+    assert table_rows(db, day) == watchlist_rows(source_dir, day, WATCH)

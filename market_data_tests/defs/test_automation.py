@@ -8,10 +8,10 @@ from dagster import DagsterInstance, build_schedule_context, build_sensor_contex
 
 from market_data.calendar import NEW_YORK, today_in_new_york
 from market_data.definitions import defs
-from market_data.defs.assets import SYMBOLS_TAG
 from market_data.defs.resources import WarehouseResource
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
 from market_data.defs.sensors import WATCHLIST_BACKFILL_DAYS, watchlist_backfill
+from market_data.run_tags import SYMBOLS_TAG
 from market_data.warehouse.watchlist import add_to_watchlist
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
