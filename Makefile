@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench ui clean
+.PHONY: install demo test bench ui snapshot stop clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -20,9 +20,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/market-data demo
 
-# ruff, the quick benchmark (so it never rots), then every test suite.
+# ruff (lint and format), mypy, the quick benchmark (so it never rots), then every test suite.
 test: install
 	$(BIN)/ruff check market_data market_data_tests bench
+	$(BIN)/ruff format --check market_data market_data_tests bench
+	$(BIN)/mypy
 	$(BIN)/python -W ignore bench/run.py --quick
 	$(BIN)/python -m pytest -m "not slow"
 
@@ -32,5 +34,13 @@ bench: install
 ui: install
 	$(BIN)/market-data ui
 
-clean:
+# Accept a change to the asset graph: rewrite market_data_tests/snapshots/definitions.txt.
+snapshot: install
+	$(BIN)/python -W ignore -m market_data_tests.graph_snapshot
+
+# The embedded servers outlive demo and ui (the UI and the dagster CLI use them): stop them.
+stop:
+	if [ -x $(BIN)/market-data ]; then $(BIN)/market-data stop; fi
+
+clean: stop
 	rm -rf $(VENV) .market_data .pytest_cache .ruff_cache

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
 
+from market_data import settings
 from market_data.datasets import DATASETS
 from market_data.local.generate import GeneratorSizes, generate_day_file, has_file
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("MARKET_DATA_BENCH_CACHE", "~/.cache/market-data-bench")).expanduser()
+CACHE = settings.bench_cache()
 # One PUT per file: moto assembles multipart uploads slowly and the files are < 5 GB.
 SINGLE_PUT = TransferConfig(multipart_threshold=5 * 1024**3)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from market_data import settings
 from market_data.calendar import parse_day, today_in_new_york
+from market_data.errors import ConfigurationError
 from market_data.run_tags import FETCH_TAG, RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_TAG
 
 log = logging.getLogger("market_data")
@@ -24,7 +25,14 @@ log = logging.getLogger("market_data")
 DEMO_WATCHLIST = (("SPX", False), ("NDX", False), ("SPY", True), ("QQQ", False))
 
 
-class UsageError(ValueError):
+# The commands that read or write data: without DATABASE_URL or Massive's credentials they
+# start the embedded servers first (and leave them running for the UI and the next command).
+USES_THE_SERVERS = frozenset(
+    {"download", "parse", "backfill", "backfill-watchlist", "verify", "cleanup", "demo", "ui"}
+)
+
+
+class UsageError(ConfigurationError):
     """Bad command-line input, reported as one line."""
 
 
@@ -58,19 +66,18 @@ def resolve_range(
     start: date | None, end: date | None, days: int | None, *, until_today: bool = False
 ) -> tuple[date, date]:
     """``--start/--end``, or the last ``--days`` days up to yesterday (New York)."""
-    from market_data.defs.partitions import START_DATE
-
     today = today_in_new_york()
     if start is None and days is None:
         raise UsageError("give --start (and --end) or --days")
     end = end or (today if until_today else today - timedelta(days=1))
     start = start or end - timedelta(days=days - 1)  # type: ignore[operator]
-    first = date.fromisoformat(START_DATE)
+    first = settings.start_date()
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
     if start < first:
-        raise UsageError(f"--start {start} is before the first partition, {first} "
-                         "(MARKET_DATA_START_DATE)")  # fmt: skip
+        raise UsageError(
+            f"--start {start} is before the first partition, {first} (MARKET_DATA_START_DATE)"
+        )
     if end > today:
         raise UsageError(f"--end {end} is in the future (today is {today} in New York)")
     return start, end
@@ -123,9 +130,9 @@ def _datasets(name: str) -> list[str]:
 
 def _warehouse():
     """The warehouse for direct reads (outside a run, EnvVars are not resolved)."""
-    from market_data.defs.resources import WarehouseResource
+    from market_data.defs.resources import direct_warehouse
 
-    return WarehouseResource(database_url=settings.database_url())
+    return direct_warehouse()
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -215,6 +222,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    from market_data.local.embedded import stop_embedded
+
+    stopped = stop_embedded()
+    print("stopped: " + "; ".join(stopped) if stopped else "no embedded server was running")
+    return 0
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    from market_data.alerts.channels import channels_from_settings
+    from market_data.alerts.delivery import send_trial
+
+    channels = channels_from_settings()
+    if not channels:
+        print("no alert channel configured: set MARKET_DATA_ALERT_WEBHOOK_URL, "
+              "MARKET_DATA_ALERT_SLACK_TOKEN + _CHANNEL or MARKET_DATA_ALERT_SMTP_URL + "
+              "MARKET_DATA_ALERT_EMAIL_TO (README, Alerts)", file=sys.stderr)  # fmt: skip
+        return 1
+    results = send_trial(channels, settings.ui_url())
+    for where, reason in results:
+        print(f"{where}: {reason or 'delivered'}")
+    return 1 if any(reason for _, reason in results) else 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from market_data.ui import serve
 
@@ -277,6 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
     ui.add_argument("--port", type=int, default=3000, help="port to listen on")
     ui.set_defaults(func=cmd_ui)
+
+    alerts = commands.add_parser("alerts", help="alert channels (README, Alerts)")
+    alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    alert_commands.add_parser(
+        "test", help="send a test alert to every configured channel; exit 1 if one fails"
+    ).set_defaults(func=cmd_alerts_test)
+
+    stop = commands.add_parser(
+        "stop", help="stop the embedded PostgreSQL and S3 servers that demo and ui leave running"
+    )
+    stop.set_defaults(func=cmd_stop)
     return parser
 
 
@@ -291,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.filterwarnings("ignore", category=PreviewWarning)
     settings.load_env_file()
     try:
+        if args.command in USES_THE_SERVERS:
+            from market_data.local.embedded import start_embedded
+
+            start_embedded()  # whichever of them the settings leave to the embedded default
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from market_data.calendar import DayWindow, day_window
+from market_data.errors import ConfigurationError
 
-# Massive's aggregate headers (reference: massive.md §3.1). Parse by name, not position.
+# Massive's minute-aggregate header, as its flat-file docs give it. Parse by name, not position.
 AGG_HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 INDEX_HEADER = ("ticker", "open", "close", "high", "low", "window_start")
 
@@ -27,7 +28,7 @@ AssetClass = Literal["index", "stock"]
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
 
 
-class InvalidSymbolError(ValueError):
+class InvalidSymbolError(ConfigurationError):
     """A watchlist or command-line symbol that is not a plain market symbol."""
 
 

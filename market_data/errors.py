@@ -5,6 +5,17 @@ day's own problem (its file is missing or unreadable), so the other days go on; 
 other error (a source refusing us, the database gone, a bug) would hit every day
 alike, so the range stops. Each error is raised ``from`` its cause, so ``--verbose``
 shows the whole chain while the command line prints one line.
+
+    MarketDataError
+    ├── ConfigurationError   a setting or argument that cannot be used (also a ValueError)
+    ├── SourceError          the flat-file bucket or the REST API failed or refused
+    ├── DayDataError         one day's file is missing or cannot be trusted
+    ├── DatabaseUnavailable  PostgreSQL cannot be reached
+    ├── LocalServerError     an embedded server could not be started or reached
+    └── ChannelError         an alert channel could not deliver
+
+The specific errors live beside the code that raises them (``FlatFileError`` in
+``sources/flat_files.py``, ``DayFileError`` in ``transform/parse.py`` …).
 """
 
 
@@ -30,3 +41,7 @@ class DatabaseUnavailable(MarketDataError):
 
 class LocalServerError(MarketDataError):
     """An embedded server (PostgreSQL, S3, the UI) could not be started or reached."""
+
+
+class ChannelError(MarketDataError):
+    """An alert channel (webhook, Slack, e-mail) refused a message or could not be reached."""

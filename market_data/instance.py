@@ -1,7 +1,7 @@
 """The Dagster instance: run history, event logs and schedules in PostgreSQL (dagster-postgres).
 
 ``dagster.yaml`` names ``ProjectPostgresStorage``, which finds its database the way
-DESIGN.md §2 says: ``DAGSTER_PG_URL`` if set, else the project's own server
+README "Environment" says: ``DAGSTER_PG_URL`` if set, else the project's own server
 (``DATABASE_URL``, or the embedded cluster) in a database of its own, ``dagster``.
 So the plain ``dagster`` CLI, the webserver and ``market-data`` all share one history
 without any variable having to be set.
@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def psycopg2_url(url: str) -> str:
     """dagster-postgres needs the psycopg2 driver spelled out: under SQLAlchemy 2.1 a plain
-    ``postgresql://`` URL maps to psycopg 3 and every event write fails (platform-notes)."""
+    ``postgresql://`` URL maps to psycopg 3 and every event write fails."""
     scheme, sep, rest = url.partition("://")
     if sep and scheme.split("+")[0] in ("postgresql", "postgres"):
         return f"postgresql+psycopg2://{rest}"
@@ -46,7 +46,7 @@ def _with_database(url: str, dbname: str) -> str:
 
 def _as_url(conninfo: str) -> str:
     info = conninfo_to_dict(conninfo)
-    auth = info.get("user", "")
+    auth = str(info.get("user") or "")
     if info.get("password"):
         auth += f":{info['password']}"
     host = info.get("host", "localhost")
@@ -74,11 +74,9 @@ def dagster_storage_url() -> str:
         return psycopg2_url(explicit)
     data_url = settings.database_url()
     if data_url is None:
-        from market_data.local.postgres import EmbeddedPostgres
+        from market_data.local.embedded import embedded_cluster
 
-        cluster = EmbeddedPostgres(settings.home() / "postgres")
-        cluster.start()
-        return psycopg2_url(cluster.ensure_database(DAGSTER_DATABASE))
+        return psycopg2_url(embedded_cluster().ensure_database(DAGSTER_DATABASE))
     own = _ensure_database(data_url, DAGSTER_DATABASE)
     if own is None:
         log.warning(
@@ -98,7 +96,7 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
         return {}
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value) -> ProjectPostgresStorage:  # type: ignore[override]
+    def from_config_value(cls, inst_data, config_value) -> ProjectPostgresStorage:
         return cls(postgres_url=dagster_storage_url(), inst_data=inst_data)
 
 
@@ -107,12 +105,14 @@ def prepare_dagster_home() -> Path:
     under ``MARKET_DATA_HOME`` holding a copy of the repository's ``dagster.yaml``, so
     Dagster's local files (compute logs, artifacts) stay out of the work tree."""
     os.environ["MARKET_DATA_HOME"] = str(settings.home())
-    if not os.environ.get("DAGSTER_HOME"):
-        dagster_home = settings.home() / "dagster"
-        dagster_home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-        os.environ["DAGSTER_HOME"] = str(dagster_home)
-    return Path(os.environ["DAGSTER_HOME"])
+    chosen = settings.dagster_home()
+    if chosen:
+        return Path(chosen)
+    dagster_home = settings.home() / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
 
 
 def get_instance() -> DagsterInstance:

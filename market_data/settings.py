@@ -1,21 +1,29 @@
-"""Configuration from the environment (and a git-ignored ``.env``), as DESIGN.md §2 names it.
+"""Every setting market-data reads from the environment (and a git-ignored ``.env``).
 
-Values are read when they are needed, not at import, so a process that sets them
-late (the command line, a test) is honoured. Dagster resources take the variables
-themselves as ``EnvVar``s (``defs/resources.py``), so secrets stay out of the UI.
+This is the one module that reads environment variables: each has a typed function
+here that validates it and fails with one clear line naming it. Values are read when
+asked for, not at import, so a process that sets them late (the command line, a test)
+is honoured. Dagster resources receive secrets as ``EnvVar`` names (``defs/resources.py``
+asks ``is_set``), so the UI shows names, never values. README's "Environment" table
+lists every variable named here; ``market_data_tests/test_settings.py`` keeps the two
+in step.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 from dotenv import load_dotenv
+
+from market_data.errors import ConfigurationError
 
 DEFAULT_S3_ENDPOINT = "https://files.massive.com"
 DEFAULT_S3_BUCKET = "flatfiles"
 DEFAULT_S3_REGION = "us-east-1"
 DEFAULT_API_BASE_URL = "https://api.massive.com"
+DEFAULT_START_DATE = "2020-01-01"
 
 
 def load_env_file() -> None:
@@ -23,46 +31,138 @@ def load_env_file() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
 
 
-def _get(name: str) -> str | None:
+def get(name: str) -> str | None:
+    """A variable's value, stripped; None when unset or blank."""
+    load_env_file()
     value = os.environ.get(name, "").strip()
     return value or None
 
 
+def is_set(name: str) -> bool:
+    return get(name) is not None
+
+
+def positive_int(name: str) -> int | None:
+    """A whole-number setting of at least 1, or None when unset; anything else is an error."""
+    raw = get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def positive_float(name: str, default: float) -> float:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be a number above 0, not {raw!r}")
+    return value
+
+
+def share(name: str, default: float) -> float:
+    """A fraction from 0 to 1 (``0.02`` = 2 %)."""
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name} must be a fraction from 0 to 1, not {raw!r}")
+    return value
+
+
+# -- where things are ----------------------------------------------------------------------
+
+
 def home() -> Path:
-    """Local state: landing files, Parquet bars, embedded servers."""
-    path = Path(_get("MARKET_DATA_HOME") or ".market_data").expanduser().absolute()
+    """``MARKET_DATA_HOME``: landing files, Parquet bars, embedded servers."""
+    path = Path(get("MARKET_DATA_HOME") or ".market_data").expanduser().absolute()
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".writable"
         probe.touch()
         probe.unlink()
     except OSError as error:
-        raise PermissionError(
+        raise ConfigurationError(
             f"MARKET_DATA_HOME {path} is not a writable folder ({error.strerror or error})"
-        ) from None
+        ) from error
     return path
 
 
 def database_url() -> str | None:
     """``DATABASE_URL``, or None for the embedded cluster."""
-    load_env_file()
-    return _get("DATABASE_URL")
+    return get("DATABASE_URL")
 
 
 def dagster_pg_url() -> str | None:
-    load_env_file()
-    return _get("DAGSTER_PG_URL")
+    """``DAGSTER_PG_URL``: Dagster's own storage; None for the data server's ``dagster`` database."""
+    return get("DAGSTER_PG_URL")
 
 
-def positive_int(name: str) -> int | None:
-    """A whole-number setting of at least 1, or None when unset; anything else is an error."""
-    load_env_file()
-    raw = _get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+def dagster_home() -> str | None:
+    return get("DAGSTER_HOME")
+
+
+def pg_bindir() -> str | None:
+    """``MARKET_DATA_PG_BINDIR``: the embedded cluster's server binaries, if not Debian's."""
+    return get("MARKET_DATA_PG_BINDIR")
+
+
+def bars_uri() -> str | None:
+    """``MARKET_DATA_BARS_URI``: an ``s3://bucket/prefix`` for the Parquet bars (default: home)."""
+    return get("MARKET_DATA_BARS_URI")
+
+
+def bench_cache() -> Path:
+    """``MARKET_DATA_BENCH_CACHE``: the benchmark's generated real-size day files."""
+    return Path(get("MARKET_DATA_BENCH_CACHE") or "~/.cache/market-data-bench").expanduser()
+
+
+# -- Massive ------------------------------------------------------------------------------
+
+
+def massive_access_key() -> str | None:
+    return get("MASSIVE_AWS_ACCESS_KEY")
+
+
+def massive_s3_endpoint() -> str | None:
+    return get("MASSIVE_S3_ENDPOINT")
+
+
+def massive_s3_bucket() -> str:
+    return get("MASSIVE_S3_BUCKET") or DEFAULT_S3_BUCKET
+
+
+def rest_requests_per_minute() -> float:
+    """``MASSIVE_API_REQUESTS_PER_MINUTE``: the plan's REST limit (the free plan's 5)."""
+    return positive_float("MASSIVE_API_REQUESTS_PER_MINUTE", 5.0)
+
+
+def rest_window_days() -> int:
+    """``MARKET_DATA_REST_WINDOW_DAYS``: how many recent days REST may stand in for files."""
+    return positive_int("MARKET_DATA_REST_WINDOW_DAYS") or 2
+
+
+# -- what runs load, and how ---------------------------------------------------------------
+
+
+def start_date() -> date:
+    """``MARKET_DATA_START_DATE``: the first partition the UI offers."""
+    raw = get("MARKET_DATA_START_DATE") or DEFAULT_START_DATE
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as error:
+        raise ConfigurationError(
+            f"MARKET_DATA_START_DATE must be a day as YYYY-MM-DD, not {raw!r}"
+        ) from error
 
 
 def day_workers() -> int:
@@ -73,3 +173,54 @@ def day_workers() -> int:
     """
     workers = positive_int("MARKET_DATA_DAY_WORKERS")
     return workers or min(4, len(os.sched_getaffinity(0)))  # the cores this process may use
+
+
+def partitions_per_run() -> int | None:
+    """``MARKET_DATA_PARTITIONS_PER_RUN``: cut backfills into runs of N days (None: one run)."""
+    return positive_int("MARKET_DATA_PARTITIONS_PER_RUN")
+
+
+def watchlist_backfill_days() -> int:
+    """``MARKET_DATA_WATCHLIST_BACKFILL_DAYS``: how far back a new watchlist symbol is loaded."""
+    return positive_int("MARKET_DATA_WATCHLIST_BACKFILL_DAYS") or 90
+
+
+def stock_missing_tolerance() -> float:
+    """``MARKET_DATA_STOCK_MISSING_TOLERANCE``: the share of a session's minutes a stock may
+    lack (minutes without trades) before ``missing_bars`` warns."""
+    return share("MARKET_DATA_STOCK_MISSING_TOLERANCE", 0.02)
+
+
+# -- alerts (market_data/alerts; README "Alerts") -------------------------------------------
+
+DEFAULT_UI_URL = "http://127.0.0.1:3000"
+
+
+def alert_webhook_url() -> str | None:
+    """``MARKET_DATA_ALERT_WEBHOOK_URL``: where alerts are POSTed as JSON (may hold a token)."""
+    return get("MARKET_DATA_ALERT_WEBHOOK_URL")
+
+
+def alert_slack_token() -> str | None:
+    """``MARKET_DATA_ALERT_SLACK_TOKEN``: a Slack bot token (secret)."""
+    return get("MARKET_DATA_ALERT_SLACK_TOKEN")
+
+
+def alert_slack_channel() -> str | None:
+    """``MARKET_DATA_ALERT_SLACK_CHANNEL``: the channel the bot posts to, e.g. ``#market-data``."""
+    return get("MARKET_DATA_ALERT_SLACK_CHANNEL")
+
+
+def alert_smtp_url() -> str | None:
+    """``MARKET_DATA_ALERT_SMTP_URL``: ``smtp://user:pass@host:port`` (holds a password)."""
+    return get("MARKET_DATA_ALERT_SMTP_URL")
+
+
+def alert_email_to() -> list[str]:
+    """``MARKET_DATA_ALERT_EMAIL_TO``: comma-separated recipients."""
+    return [a.strip() for a in (get("MARKET_DATA_ALERT_EMAIL_TO") or "").split(",") if a.strip()]
+
+
+def ui_url() -> str:
+    """``MARKET_DATA_UI_URL``: the Dagster UI that alert links point into."""
+    return get("MARKET_DATA_UI_URL") or DEFAULT_UI_URL

@@ -41,7 +41,8 @@ def print_row_counts(conn: psycopg.Connection, symbols: list[str] | None = None)
 
 
 def _recent_sessions(count: int, until: date) -> list[date]:
-    days, day = [], until
+    days: list[date] = []
+    day = until
     for _ in range(count * 3 + 10):
         if len(days) == count:
             break

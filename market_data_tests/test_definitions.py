@@ -59,3 +59,43 @@ def test_day_workers_default_to_the_cores_and_refuse_nonsense(monkeypatch):
     with pytest.raises(ValueError, match="MARKET_DATA_DAY_WORKERS"):
         settings.day_workers()
 
+
+
+def test_unconfigured_systems_are_the_embedded_ones_and_no_resource_starts_them(
+    monkeypatch, tmp_path
+):
+    from market_data.defs.resources import (
+        EmbeddedFlatFilesResource,
+        EmbeddedWarehouseResource,
+        FlatFilesResource,
+        WarehouseResource,
+        resources_from_env,
+    )
+    from market_data.errors import DatabaseUnavailable, LocalServerError
+
+    for name in ("DATABASE_URL", "MASSIVE_AWS_ACCESS_KEY", "MASSIVE_S3_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MARKET_DATA_HOME", str(tmp_path))
+    resources = resources_from_env()
+    assert isinstance(resources["warehouse"], EmbeddedWarehouseResource)
+    assert isinstance(resources["flat_files"], EmbeddedFlatFilesResource)
+    with pytest.raises(DatabaseUnavailable, match="not running: `market-data demo`"):
+        resources["warehouse"].url()
+    with pytest.raises(LocalServerError, match="not running: `market-data demo`"):
+        resources["flat_files"].get_client()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing was started or made
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://reader@db.example/market_data")
+    monkeypatch.setenv("MASSIVE_AWS_ACCESS_KEY", "key")
+    resources = resources_from_env()
+    assert type(resources["warehouse"]) is WarehouseResource
+    assert type(resources["flat_files"]) is FlatFilesResource
+
+
+def test_every_dataset_has_its_two_assets_named_in_assets_py():
+    from market_data.datasets import DATASETS
+    from market_data.defs.assets import DATASET_ASSETS
+
+    assert {a.key.to_user_string() for a in DATASET_ASSETS} == {
+        f"{name}_{kind}" for name in DATASETS for kind in ("day_file", "bars")
+    }

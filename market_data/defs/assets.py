@@ -11,7 +11,6 @@ from datetime import date, timedelta
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetMaterialization,
     AssetsDefinition,
     FreshnessPolicy,
@@ -186,7 +185,18 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
     return [day_file, bars]
 
 
-DATASET_ASSETS = [a for dataset in DATASETS.values() for a in build_dataset_assets(dataset)]
+# Each dataset's two assets, named here so that a search for an asset key finds its definition.
+indices_day_file, indices_bars = build_dataset_assets(DATASETS["indices"])
+options_day_file, options_bars = build_dataset_assets(DATASETS["options"])
+stocks_day_file, stocks_bars = build_dataset_assets(DATASETS["stocks"])
+DATASET_ASSETS = [
+    indices_day_file,
+    indices_bars,
+    options_day_file,
+    options_bars,
+    stocks_day_file,
+    stocks_bars,
+]
 
 
 def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
@@ -199,7 +209,7 @@ def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, M
 
 @asset(
     name="historical_bars",
-    deps=[f"{name}_bars" for name in DATASETS],
+    deps=[indices_bars, options_bars, stocks_bars],
     group_name="warehouse",
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy(),
@@ -227,7 +237,7 @@ def historical_bars(
                 f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
                 f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"
             ),
-            upstream=[AssetKey(f"{name}_bars") for name in DATASETS],
+            upstream=[indices_bars.key, options_bars.key, stocks_bars.key],
             final=True,
         )
         loaded = outcomes.done

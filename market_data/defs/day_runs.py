@@ -82,7 +82,7 @@ def failed_upstream(
         value = materialization.metadata.get(FAILED_DAYS)
         if value is None:
             continue
-        for day, why in value.value.items():  # type: ignore[union-attr]
+        for day, why in value.value.items():
             failed.setdefault(parse_day(day), why)
     return failed
 

@@ -1,13 +1,15 @@
-"""Dagster resources: one per outside system (the flat-file bucket, PostgreSQL) plus the bar store.
+"""Dagster resources: one per outside system (the flat-file bucket, PostgreSQL, the REST
+API) plus the bar store.
 
-Configuration comes from the environment (DESIGN.md §2). A variable that is set is
-passed as an ``EnvVar``, so the UI shows its name and never its value; one that is
-not set falls back to the embedded default, started on first use.
+Configuration comes from the environment (``settings.py``). A variable that is set is
+passed as an ``EnvVar``, so the UI shows its name and never its value. Where the
+database or the bucket is not configured, ``resources_from_env`` picks the embedded
+resource instead, which points at the local server a command started
+(``local/embedded.py``) and never starts one itself.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,16 +33,11 @@ _schema_applied: set[str] = set()
 
 def env_or(name: str, default: Any = None) -> Any:
     """An ``EnvVar`` for a variable that is set, else ``default``."""
-    settings.load_env_file()
-    return EnvVar(name) if os.environ.get(name, "").strip() else default
+    return EnvVar(name) if settings.is_set(name) else default
 
 
 class FlatFilesResource(ConfigurableResource):
-    """The Massive flat-file bucket, read through dagster-aws's S3 resource.
-
-    With neither credentials nor an endpoint it is the embedded demo source: a local
-    S3-compatible server holding the generated day files under ``MARKET_DATA_HOME``.
-    """
+    """The Massive flat-file bucket, read through dagster-aws's S3 resource."""
 
     endpoint_url: str | None = None
     bucket: str = settings.DEFAULT_S3_BUCKET
@@ -49,51 +46,54 @@ class FlatFilesResource(ConfigurableResource):
     secret_key: str | None = None
     landing_dir: str | None = None
 
-    @property
-    def embedded(self) -> bool:
-        return self.access_key is None and self.endpoint_url is None
-
     def landing_root(self) -> Path:
         return Path(self.landing_dir) if self.landing_dir else settings.home() / "landing"
 
-    def _endpoint(self) -> str:
-        if self.embedded:
-            from market_data.local.demo_source import ensure_demo_source
-
-            return ensure_demo_source(settings.home(), self.bucket)
-        return self.endpoint_url or settings.DEFAULT_S3_ENDPOINT
-
     def get_client(self) -> Any:
-        embedded = self.embedded
         s3 = S3Resource(
-            endpoint_url=self._endpoint(),
+            endpoint_url=self.endpoint_url or settings.DEFAULT_S3_ENDPOINT,
             region_name=self.region,
-            aws_access_key_id="local" if embedded else self.access_key,
-            aws_secret_access_key="local" if embedded else self.secret_key,
-            use_unsigned_session=not embedded and self.access_key is None,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            use_unsigned_session=self.access_key is None,
             max_attempts=5,
         )
         return s3.get_client()
 
     def describe(self) -> str:
         """Where files come from, for metadata and logs (no credentials)."""
-        if self.embedded:
-            return f"embedded demo source (s3://{self.bucket}, no MASSIVE_AWS_ACCESS_KEY set)"
         return f"s3://{self.bucket} at {self.endpoint_url or settings.DEFAULT_S3_ENDPOINT}"
+
+
+class EmbeddedFlatFilesResource(FlatFilesResource):
+    """The embedded demo source: the local S3-compatible server that ``market-data demo``
+    or ``ui`` started, holding generated day files in Massive's layout."""
+
+    def get_client(self) -> Any:
+        from market_data.local.embedded import embedded_s3_endpoint
+        from market_data.local.s3 import LOCAL_CREDENTIALS
+
+        s3 = S3Resource(
+            endpoint_url=embedded_s3_endpoint(),
+            region_name=self.region,
+            aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
+            max_attempts=5,
+        )
+        return s3.get_client()
+
+    def describe(self) -> str:
+        return f"embedded demo source (s3://{self.bucket}, no MASSIVE_AWS_ACCESS_KEY set)"
 
 
 class WarehouseResource(ConfigurableResource):
     """The PostgreSQL holding ``historical_bars`` and ``watchlist``; its schema is applied on
-    first use. Without ``DATABASE_URL`` it is an embedded cluster under ``MARKET_DATA_HOME``."""
+    first use."""
 
-    database_url: str | None = None
+    database_url: str
 
     def url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        from market_data.local.postgres import ensure_embedded_postgres
-
-        return ensure_embedded_postgres(settings.home())
+        return self.database_url
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -107,6 +107,17 @@ class WarehouseResource(ConfigurableResource):
             yield conn
         finally:
             conn.close()
+
+
+class EmbeddedWarehouseResource(WarehouseResource):
+    """The embedded cluster under ``MARKET_DATA_HOME`` that a command started."""
+
+    database_url: str = ""
+
+    def url(self) -> str:
+        from market_data.local.embedded import embedded_database_url
+
+        return embedded_database_url()
 
 
 class RestApiResource(ConfigurableResource):
@@ -162,22 +173,47 @@ class BarStoreResource(ConfigurableResource):
         )
 
 
+def warehouse_from_env() -> WarehouseResource:
+    """``DATABASE_URL``'s server, or the embedded cluster."""
+    if settings.database_url() is None:
+        return EmbeddedWarehouseResource()
+    return WarehouseResource(database_url=EnvVar("DATABASE_URL"))
+
+
+def direct_warehouse() -> WarehouseResource:
+    """The warehouse for reads outside a run, where ``EnvVar``s are not resolved."""
+    url = settings.database_url()
+    return WarehouseResource(database_url=url) if url else EmbeddedWarehouseResource()
+
+
+def flat_files_from_env() -> FlatFilesResource:
+    """Massive's bucket (or another endpoint), or the embedded demo source."""
+    from market_data.local.embedded import wants_source
+
+    bucket = env_or("MASSIVE_S3_BUCKET", settings.DEFAULT_S3_BUCKET)
+    region = env_or("MASSIVE_S3_REGION", settings.DEFAULT_S3_REGION)
+    if wants_source():
+        return EmbeddedFlatFilesResource(bucket=bucket, region=region)
+    return FlatFilesResource(
+        endpoint_url=env_or("MASSIVE_S3_ENDPOINT"),
+        bucket=bucket,
+        region=region,
+        access_key=env_or("MASSIVE_AWS_ACCESS_KEY"),
+        secret_key=env_or("MASSIVE_AWS_SECRET_KEY"),
+    )
+
+
 def resources_from_env() -> dict[str, Any]:
-    """The resources as the environment configures them."""
+    """The resources as the environment configures them: each outside system that is not
+    configured is the embedded one."""
     return {
-        "flat_files": FlatFilesResource(
-            endpoint_url=env_or("MASSIVE_S3_ENDPOINT"),
-            bucket=env_or("MASSIVE_S3_BUCKET", settings.DEFAULT_S3_BUCKET),
-            region=env_or("MASSIVE_S3_REGION", settings.DEFAULT_S3_REGION),
-            access_key=env_or("MASSIVE_AWS_ACCESS_KEY"),
-            secret_key=env_or("MASSIVE_AWS_SECRET_KEY"),
-        ),
-        "warehouse": WarehouseResource(database_url=env_or("DATABASE_URL")),
+        "flat_files": flat_files_from_env(),
+        "warehouse": warehouse_from_env(),
         "rest_api": RestApiResource(
             base_url=env_or("MASSIVE_API_BASE_URL", settings.DEFAULT_API_BASE_URL),
             api_key=env_or("MASSIVE_API_KEY"),
-            requests_per_minute=float(os.environ.get("MASSIVE_API_REQUESTS_PER_MINUTE", "5") or 5),
-            window_days=int(os.environ.get("MARKET_DATA_REST_WINDOW_DAYS", "2") or 2),
+            requests_per_minute=settings.rest_requests_per_minute(),
+            window_days=settings.rest_window_days(),
         ),
         "bar_store": BarStoreResource(
             uri=env_or("MARKET_DATA_BARS_URI"),

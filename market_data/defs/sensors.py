@@ -1,7 +1,6 @@
 """Sensors: runs that start themselves when the outside world changes."""
 
 import json
-import os
 from datetime import timedelta
 
 from dagster import (
@@ -13,6 +12,7 @@ from dagster import (
     sensor,
 )
 
+from market_data import settings
 from market_data.calendar import today_in_new_york
 from market_data.defs.jobs import historical_bars_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
@@ -22,7 +22,7 @@ from market_data.supersession import published_rest_days, rest_sourced_days
 from market_data.warehouse.watchlist import read_watchlist, watchlist_state
 
 # How far back a symbol new to the watchlist is loaded.
-WATCHLIST_BACKFILL_DAYS = int(os.environ.get("MARKET_DATA_WATCHLIST_BACKFILL_DAYS", "90") or 90)
+WATCHLIST_BACKFILL_DAYS = settings.watchlist_backfill_days()
 
 
 @sensor(

@@ -373,7 +373,7 @@ def _contracts(
     e, k, call = np.meshgrid(
         np.arange(len(expiries)), np.arange(-reach, reach + 1), [0, 1], indexing="ij"
     )
-    e, k, call = e.ravel(), k.ravel(), call.ravel()
+    e, k, call = (a.ravel() for a in (e, k, call))  # type: ignore[assignment]
     strike = np.round(spot / step) * step + k * step
     keep = (strike >= step) & (strike < 100_000)
     e, k, call, strike = e[keep], k[keep], call[keep], strike[keep]
@@ -546,6 +546,7 @@ def _encoded(dataset: Dataset, day: date, sizes: GeneratorSizes) -> Iterator[tup
     seed = (dataset.name, day.isoformat(), sizes)
     rng = _rng(*seed)
     window = dataset.window(day)
+    plan: _Plan | None
     if dataset.loads == "index":
         plan = _index_plan(day, (window.start_ms, window.end_ms), sizes)
     elif dataset.loads == "stock":

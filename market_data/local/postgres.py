@@ -25,6 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from market_data import settings
 from market_data.errors import LocalServerError
 from market_data.local.state import folder_lock, log_tail
 
@@ -64,7 +65,7 @@ def find_server_bindir() -> Path:
         "postgresql-15 package (apt-get install postgresql-15) or set DATABASE_URL to an "
         "existing server"
     )
-    override = os.environ.get("MARKET_DATA_PG_BINDIR")
+    override = settings.pg_bindir()
     if override:
         bindir = Path(override)
         if _has_server_binaries(bindir):
@@ -111,12 +112,12 @@ def _port_is_free(port: int) -> bool:
 def _server_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SERVER_USER)
-    except KeyError:
+    except KeyError as error:
         raise EmbeddedPostgresError(
             f"running as root, the embedded cluster runs as the '{SERVER_USER}' system user, "
             "which does not exist: install Debian's postgresql-15 package (it creates the "
             "user) or set DATABASE_URL to an existing server"
-        ) from None
+        ) from error
 
 
 @dataclass

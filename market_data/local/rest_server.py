@@ -1,7 +1,7 @@
 """A local HTTP server that speaks Massive's REST aggregates API, for the demo and the tests.
 
 It answers ``GET /v2/aggs/ticker/{ticker}/range/1/minute/{from}/{to}`` from bars it is
-given (or reads from generated day files), in the response shapes of massive.md §4:
+given (or reads from generated day files), in the response shapes of Massive's aggregates API:
 pages of ``limit`` bars linked by ``next_url`` with a cursor, no ``results`` key on an
 empty day, indices without ``v``/``vw``/``n``. Scripted faults (429 with
 ``Retry-After``, 5xx, 403, a malformed body) can be queued per request.
@@ -120,7 +120,7 @@ class LocalRestServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def queue_fault(
         self,

@@ -107,8 +107,8 @@ class LocalS3Server:
     def endpoint_url(self) -> str:
         try:
             port = int((self.root / "port").read_text())
-        except (OSError, ValueError):
-            raise LocalS3Error(f"the local S3 server in {self.root} has not been started") from None
+        except (OSError, ValueError) as error:
+            raise LocalS3Error(f"the local S3 server in {self.root} has not been started") from error
         return f"http://127.0.0.1:{port}"
 
     def _pid(self) -> int | None:

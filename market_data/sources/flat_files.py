@@ -109,10 +109,10 @@ def head_object(client: Any, bucket: str, key: str) -> RemoteObject | None:
             raise FlatFileAccessDenied(
                 f"s3://{bucket}/{key}: access denied (403); check MASSIVE_AWS_ACCESS_KEY and "
                 "MASSIVE_AWS_SECRET_KEY and that the plan includes this dataset"
-            ) from None
-        raise FlatFileError(f"s3://{bucket}/{key}: {status or code} {code}".strip()) from None
+            ) from error
+        raise FlatFileError(f"s3://{bucket}/{key}: {status or code} {code}".strip()) from error
     except BotoCoreError as error:
-        raise FlatFileError(f"s3://{bucket}/{key}: {error}") from None
+        raise FlatFileError(f"s3://{bucket}/{key}: {error}") from error
     return RemoteObject(key=key, size=int(head["ContentLength"]), etag=head["ETag"].strip('"'))
 
 
@@ -145,14 +145,14 @@ def _download_once(client: Any, bucket: str, remote: RemoteObject, part: Path) -
     except ClientError as error:
         status, code = _describe(error)
         if status == "412":
-            raise FlatFileError(f"{where}: republished during download; run again") from None
+            raise FlatFileError(f"{where}: republished during download; run again") from error
         if status == "403":
-            raise FlatFileAccessDenied(f"{where}: access denied (403) on download") from None
-        raise FlatFileError(f"{where}: download failed: {status} {code}".strip()) from None
+            raise FlatFileAccessDenied(f"{where}: access denied (403) on download") from error
+        raise FlatFileError(f"{where}: download failed: {status} {code}".strip()) from error
     except (BotoCoreError, OSError, urllib3.exceptions.HTTPError) as error:
         raise _Interrupted(
             f"{where}: download broke off after {written:,} bytes: {error}"
-        ) from None
+        ) from error
     if written != remote.size:
         raise _Interrupted(f"{where}: got {written:,} bytes, expected {remote.size:,}")
     if _PLAIN_MD5_ETAG.match(remote.etag) and md5.hexdigest() != remote.etag:
@@ -172,7 +172,7 @@ def _download(
         except _Interrupted as error:
             part.unlink(missing_ok=True)
             if attempt == attempts:
-                raise FlatFileError(f"{error} (gave up after {attempts} attempts)") from None
+                raise FlatFileError(f"{error} (gave up after {attempts} attempts)") from error
             time.sleep(min(30.0, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)))
         except BaseException:
             part.unlink(missing_ok=True)

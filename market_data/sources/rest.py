@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import requests
 
 from market_data.calendar import NS_PER_MS
-from market_data.datasets import Dataset
+from market_data.datasets import Dataset, PrefixedTickers
 from market_data.errors import SourceError
 from market_data.transform.parse import BARS_SCHEMA, ParsedDay, empty_bars, finalize_bars
 from market_data.transform.validate import RowChecks
@@ -110,8 +110,8 @@ class RestAggregates:
                 if response.status_code == 200:
                     try:
                         return response.json()
-                    except ValueError:
-                        raise RestError(f"{what}: response is not JSON") from None
+                    except ValueError as error:
+                        raise RestError(f"{what}: response is not JSON") from error
                 if response.status_code in (401, 403):
                     message = _message(response)
                     hint = " (outside the plan's history)" if "timeframe" in message else ""
@@ -170,7 +170,7 @@ def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str
         )
         return table.select(BARS_SCHEMA.names).cast(BARS_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
-        raise RestError(f"{what}: malformed bar in response ({error})") from None
+        raise RestError(f"{what}: malformed bar in response ({error})") from error
 
 
 def fetch_rest_day(
@@ -179,6 +179,8 @@ def fetch_rest_day(
     """One dataset's day from REST for the underlyings, checked like a flat file's rows."""
     started = time.perf_counter()
     tables = []
+    if not isinstance(dataset.tickers, PrefixedTickers):
+        raise ValueError(f"{dataset.name}: the REST path serves no option contracts")
     for symbol in sorted(underlyings):
         ticker = dataset.tickers.ticker(symbol)
         what = f"REST {ticker} {day}"

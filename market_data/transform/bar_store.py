@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -33,10 +34,10 @@ _SOURCE_KEY = b"market_data.source"
 class StoredBars:
     bars: pa.Table
     underlyings: frozenset[str]
-    source: str
+    source: Literal["flat_file", "rest"]
 
 
-class BarsNotBuilt(DayDataError):
+class BarsNotBuilt(DayDataError, FileNotFoundError):
     """The load asked for a day whose bars were not parsed yet."""
 
 
@@ -118,16 +119,16 @@ class BarStore:
         try:
             with self.filesystem.open_input_file(self._key(dataset, day, ".parquet")) as f:
                 table = pq.read_table(f)
-        except FileNotFoundError:
+        except FileNotFoundError as error:
             raise BarsNotBuilt(
                 f"no {dataset} bars for {day} at {self.path(dataset, day)}: "
                 f"materialize {dataset}_bars for {day} first"
-            ) from None
+            ) from error
         metadata = table.schema.metadata or {}
         return StoredBars(
             bars=table.replace_schema_metadata(None),
             underlyings=frozenset(json.loads(metadata.get(_UNDERLYINGS_KEY, b"[]"))),
-            source=metadata.get(_SOURCE_KEY, b"flat_file").decode(),
+            source="rest" if metadata.get(_SOURCE_KEY) == b"rest" else "flat_file",
         )
 
     def prune(self, cutoff: date) -> PruneResult:

@@ -91,7 +91,7 @@ def read_header(path: Path, label: str) -> list[str]:
         with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
             line = f.readline()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
-        raise DayFileError(f"{label}: not a readable gzip file ({error})") from None
+        raise DayFileError(f"{label}: not a readable gzip file ({error})") from error
     if not line.strip():
         raise DayFileError(f"{label}: empty file, no header line")
     return [name.strip() for name in line.strip().split(",")]
@@ -178,7 +178,7 @@ def _scan(
     try:
         scanned = scan_lines(path, dataset.tickers.line_prefixes(underlyings), label)
     except Unreadable as error:
-        raise DayFileError(str(error)) from None
+        raise DayFileError(str(error)) from error
     if not scanned.lines:
         return [], scanned.rows_read
     try:
@@ -188,7 +188,7 @@ def _scan(
             convert_options=convert_options,
         )
     except pa.ArrowInvalid as error:
-        raise DayFileError(f"{label}: unreadable watchlist rows: {error}") from None
+        raise DayFileError(f"{label}: unreadable watchlist rows: {error}") from error
     kept = [_to_bars(batch, dataset, underlyings) for batch in table.to_batches()]
     return [t for t in kept if t.num_rows], scanned.rows_read
 
@@ -215,7 +215,7 @@ def _stream(
             if kept.num_rows:
                 pieces.append(kept)
     except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
-        raise DayFileError(f"{label}: unreadable at row ~{rows_read:,}: {error}") from None
+        raise DayFileError(f"{label}: unreadable at row ~{rows_read:,}: {error}") from error
     return pieces, rows_read
 
 

@@ -1,7 +1,7 @@
 """Find the watchlist's lines in a day file without parsing the others.
 
 Massive's day files are sorted by ticker, so each ticker's rows form one run of lines.
-The file is decompressed in large chunks (ISA-L's igzip where installed, else zlib);
+The file is decompressed in large chunks (ISA-L's igzip);
 in each chunk a wanted ticker can only lie between the chunk's first and last ticker,
 and its run is found with two byte searches. Only those lines reach the CSV parser,
 so the cost of a 10,000-ticker file is little more than its decompression.
@@ -14,22 +14,16 @@ A file found out of order raises ``OutOfOrder`` and the caller parses it the slo
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from isal import igzip
+
 from market_data.errors import DayDataError
 
-try:  # ISA-L decompresses gzip about three times faster than zlib
-    from isal import igzip as _gzip
-
-    _GZIP_ERRORS: tuple[type[BaseException], ...] = (
-        OSError, EOFError, zlib.error, _gzip.BadGzipFile,
-    )  # fmt: skip
-except ImportError:  # pragma: no cover - zlib is always there
-    _gzip = gzip  # type: ignore[assignment]
-    _GZIP_ERRORS = (OSError, EOFError, zlib.error)
+# ISA-L (a dependency) decompresses gzip about three times faster than zlib.
+_GZIP_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, igzip.BadGzipFile)
 
 CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -87,7 +81,7 @@ def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
     buffer = bytearray(CHUNK_BYTES)
     carried = 0
     try:
-        with _gzip.open(path, "rb") as stream:
+        with igzip.open(path, "rb") as stream:
             while True:
                 if len(buffer) - carried < CHUNK_BYTES // 2:  # a line longer than a chunk
                     buffer.extend(bytes(CHUNK_BYTES))
@@ -117,5 +111,5 @@ def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
                 if not read:
                     break
     except _GZIP_ERRORS as error:
-        raise Unreadable(f"{label}: not a readable gzip file ({error})") from None
+        raise Unreadable(f"{label}: not a readable gzip file ({error})") from error
     return result or ScannedLines(header=b"")

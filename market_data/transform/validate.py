@@ -1,7 +1,7 @@
 """Row checks between parsing and loading: wrong rows go to quarantine, not to the table.
 
 Real files have carried a whole day of negative ``window_start`` values and rows
-stamped with the next day (massive.md §6). A row must start inside the file's own
+stamped with the next day (a known fault of some of Massive's files). A row must start inside the file's own
 New York day, on a whole minute, with finite prices; a repeated
 ``(symbol, window_start)`` keeps its first row. A file whose candidate rows are
 mostly wrong is refused whole, because it is the file that is broken.

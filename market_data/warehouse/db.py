@@ -38,4 +38,4 @@ def connect(url: str, application_name: str = "market-data") -> psycopg.Connecti
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL {describe(url)}: {reason}"
-        ) from None
+        ) from error

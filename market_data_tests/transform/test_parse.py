@@ -75,7 +75,7 @@ def test_btc_keeps_every_minute_of_the_utc_day():
     )  # fmt: skip
     assert parsed.rows_kept == 1440
     first = parsed.bars.slice(0, 1).to_pylist()[0]
-    # massive.md §3.4: X:BTC-USD,0.04887865999999999,94380.9,94382.4,94777.0,94380.9,1735776000…
+    # A real crypto row of Massive's: X:BTC-USD,0.04887865999999999,94380.9,94382.4,94777.0,94380.9,1735776000…
     assert first["volume"] == 0.04887865999999999
     assert (first["open"], first["close"], first["high"], first["low"]) == (
         94380.9, 94382.4, 94777.0, 94380.9,

@@ -1,0 +1,104 @@
+"""The embedded default: a local PostgreSQL and a local S3 server holding generated day
+files, both under ``MARKET_DATA_HOME``, for a machine where nothing is configured.
+
+The commands that want it start it (``market-data demo``, ``ui`` and the other commands
+when ``DATABASE_URL`` or Massive's credentials are not set); the resources only point at
+it (``defs/resources.py``) and say clearly when it is not running. It outlives the
+command that started it, so the UI and the ``dagster`` CLI can use it afterwards;
+``market-data stop`` stops it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from market_data import settings
+from market_data.errors import DatabaseUnavailable, LocalServerError
+from market_data.local.postgres import EmbeddedPostgres
+from market_data.local.s3 import LocalS3Server
+
+DATA_DATABASE = "market_data"
+NOT_RUNNING = "is not running: `market-data demo` or `market-data ui` starts it"
+
+
+def _cluster(home: Path) -> EmbeddedPostgres:
+    return EmbeddedPostgres(home / "postgres")
+
+
+def _s3(home: Path) -> LocalS3Server:
+    return LocalS3Server(home / "s3")
+
+
+def wants_database() -> bool:
+    """No ``DATABASE_URL``: the data lives in the embedded cluster."""
+    return settings.database_url() is None
+
+
+def wants_source() -> bool:
+    """No Massive credentials nor endpoint: the day files come from the demo source."""
+    return settings.massive_access_key() is None and settings.massive_s3_endpoint() is None
+
+
+@dataclass(frozen=True)
+class EmbeddedServers:
+    database_url: str | None
+    s3_endpoint: str | None
+
+
+def start_embedded(home: Path | None = None) -> EmbeddedServers:
+    """Start (or reuse) whichever embedded server the settings leave to us; their addresses.
+
+    The demo source is generated once and uploaded again whenever its server restarted
+    (it keeps objects in memory).
+    """
+    home = home or settings.home()
+    database_url = s3_endpoint = None
+    if wants_database():
+        cluster = _cluster(home)
+        cluster.start()
+        database_url = cluster.ensure_database(DATA_DATABASE)
+    if wants_source():
+        from market_data.local.demo_source import ensure_demo_source
+
+        s3_endpoint = ensure_demo_source(home, settings.massive_s3_bucket())
+    return EmbeddedServers(database_url, s3_endpoint)
+
+
+def embedded_cluster(home: Path | None = None) -> EmbeddedPostgres:
+    """The running embedded cluster, or a clear error naming how to start it."""
+    cluster = _cluster(home or settings.home())
+    if not cluster.is_running():
+        raise DatabaseUnavailable(
+            f"the embedded PostgreSQL in {cluster.root} {NOT_RUNNING}, or set DATABASE_URL"
+        )
+    return cluster
+
+
+def embedded_database_url(home: Path | None = None) -> str:
+    return embedded_cluster(home).url(DATA_DATABASE)
+
+
+def embedded_s3_endpoint(home: Path | None = None) -> str:
+    """The running local S3 server's endpoint, or a clear error naming how to start it."""
+    server = _s3(home or settings.home())
+    if not server.is_running():
+        raise LocalServerError(
+            f"the local S3 server of the demo source in {server.root} {NOT_RUNNING}, "
+            "or set MASSIVE_AWS_ACCESS_KEY and MASSIVE_AWS_SECRET_KEY"
+        )
+    return server.endpoint_url
+
+
+def stop_embedded(home: Path | None = None) -> list[str]:
+    """Stop the embedded servers that run; what was stopped, for the user."""
+    home = home or settings.home()
+    stopped = []
+    cluster, s3 = _cluster(home), _s3(home)
+    if cluster.is_running():
+        cluster.stop()
+        stopped.append(f"PostgreSQL in {cluster.root}")
+    if s3.is_running():
+        s3.stop()
+        stopped.append(f"S3 server in {s3.root}")
+    return stopped

@@ -1,0 +1,88 @@
+"""The alert sensors under a real ``dagster-daemon`` on the project's instance: a failed check
+arrives once by webhook and e-mail, a restarted daemon does not repeat it, and the fix
+arrives as one "resolved"."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from dagster import materialize
+
+from market_data.local.generate import generate_source
+from market_data.local.s3 import seed_bucket
+from market_data_tests.alerts.test_sensors import GAP, GAP_DAY
+from market_data_tests.conftest import free_port
+from market_data_tests.defs.test_checks import ASSETS
+from market_data_tests.defs.test_scale_out import (
+    BIN,
+    background,
+    dagster_cli_all,
+    port_answers,
+    subprocess_environment,
+    wait_for,
+)
+
+ALERT_WAIT_SECONDS = 120  # sensors tick every 30 s; the daemon's first pass comes at once
+
+
+def wait_until(condition, what: str, process, log) -> None:
+    wait_for(condition, ALERT_WAIT_SECONDS, what, process, log)
+
+
+@pytest.mark.slow
+def test_the_daemon_delivers_once_across_a_restart(
+    instance, gap_day_resources, database_url, s3_endpoint, bucket, http_receiver, mail_receiver,
+    tmp_path,
+):  # fmt: skip
+    dagster_home = os.environ["DAGSTER_HOME"]
+    env = subprocess_environment({
+        "DAGSTER_HOME": dagster_home, "DAGSTER_PG_URL": os.environ["DAGSTER_PG_URL"],
+        "DATABASE_URL": database_url, "MASSIVE_S3_ENDPOINT": s3_endpoint,
+        "MASSIVE_S3_BUCKET": bucket, "MASSIVE_AWS_ACCESS_KEY": "test-access",
+        "MASSIVE_AWS_SECRET_KEY": "test-secret", "MASSIVE_API_KEY": "",
+        "MARKET_DATA_HOME": str(tmp_path / "home"),
+        "MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
+        "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url(),
+        "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com",
+    })  # fmt: skip
+    assert materialize(
+        ASSETS, resources=gap_day_resources, instance=instance, partition_key=GAP
+    ).success
+    code_port = free_port()
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+        f"      port: {code_port}\n      location_name: market_data\n"
+    )
+    cli_args = ["-w", str(workspace)]
+    code_log, daemon_log = tmp_path / "code-server.log", tmp_path / "daemon.log"
+    with background(
+        [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port),
+         "-m", "market_data.definitions", "--location-name", "market_data"],
+        env, tmp_path, code_log,
+    ) as code_server:  # fmt: skip
+        wait_for(lambda: port_answers(code_port), 120, "the code server", code_server, code_log)
+        # Only the alert sensors: the watchlist sensor would queue a backfill of its own.
+        dagster_cli_all([["sensor", "stop", "watchlist_backfill", *cli_args]], env, tmp_path)
+        daemon_args = [str(BIN / "dagster-daemon"), "run", *cli_args]
+        with background(daemon_args, env, tmp_path, daemon_log) as daemon:
+            wait_until(lambda: http_receiver.webhooks and mail_receiver.messages,
+                       "the check alert", daemon, daemon_log)  # fmt: skip
+        [hook] = http_receiver.webhooks
+        assert hook["status"] == "open" and hook["partitions"] == [GAP] and "SPX" in hook["summary"]
+        assert "11:00-11:59" in mail_receiver.messages[0]["Subject"]
+
+        # Fixed while the daemon is down; the restarted daemon sends the fix only.
+        fixed = tmp_path / "fixed"
+        generate_source(fixed, GAP_DAY, GAP_DAY)
+        seed_bucket(s3_endpoint, bucket, fixed)
+        assert materialize(ASSETS, resources=gap_day_resources, instance=instance,
+                           partition_key=GAP).success  # fmt: skip
+        with background(daemon_args, env, tmp_path, daemon_log) as daemon:
+            wait_until(lambda: len(http_receiver.webhooks) >= 2 and len(mail_receiver.messages) >= 2,
+                       "the resolved alert", daemon, daemon_log)  # fmt: skip
+            time.sleep(35)  # one more tick: nothing more may arrive
+        assert [h["status"] for h in http_receiver.webhooks] == ["open", "resolved"]
+        assert len(mail_receiver.messages) == 2
