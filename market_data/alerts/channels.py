@@ -42,7 +42,8 @@ class DeliveryError(ChannelError):
 
 
 class Channel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def describe(self) -> str:
         """Where it delivers, for people (host and channel, never a token)."""

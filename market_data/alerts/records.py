@@ -63,8 +63,9 @@ def check_problems(evaluation: AssetCheckEvaluation) -> list[str]:
     minutes per symbol, a day that was not loaded, or any other check's non-zero counts."""
     metadata = {k: v.value for k, v in evaluation.metadata.items()}
     lines: list[str] = []
-    if isinstance(metadata.get("missing"), str) and metadata["missing"] != "none":
-        lines += [line.removeprefix("- ").strip() for line in metadata["missing"].splitlines()]
+    missing = metadata.get("missing")
+    if isinstance(missing, str) and missing != "none":
+        lines += [line.removeprefix("- ").strip() for line in missing.splitlines()]
     if metadata.get("not_loaded"):
         lines.append(f"not loaded: {metadata['not_loaded']}")
     if not lines:
@@ -121,7 +122,7 @@ def check_alerts(
     range run's partition-less summary result is skipped (its days are evaluated one by one)."""
     latest: dict[str, tuple[AssetCheckEvaluation, str]] = {}
     for record in records:
-        evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
+        evaluation = record.event_log_entry.get_dagster_event().asset_check_evaluation_data
         if evaluation.partition is None:
             continue
         key = _check_key(evaluation)
@@ -161,9 +162,9 @@ def step_errors(instance: DagsterInstance, run_id: str) -> list[str]:
     """``step: first line of its error`` for each failed step, in order."""
     lines = []
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
-        error: Any = getattr(entry.dagster_event.event_specific_data, "error", None)
+        error: Any = getattr(entry.get_dagster_event().event_specific_data, "error", None)
         # Dagster wraps the project's own error (which names the day and the object) once.
-        message = (error.cause or error).message if error else entry.dagster_event.message
+        message = (error.cause or error).message if error else entry.get_dagster_event().message
         lines.append(f"{entry.step_key}: {_first_line(message or '')}")
     return lines
 
@@ -174,7 +175,7 @@ def run_failed_alert(instance: DagsterInstance, record: EventLogRecord, ui_url: 
     job = run.job_name if run else "unknown job"
     partitions = run_partitions(run.tags) if run else []
     errors = step_errors(instance, run_id)
-    first = errors[0] if errors else _first_line(record.event_log_entry.dagster_event.message or "")
+    first = errors[0] if errors else _first_line(record.event_log_entry.get_dagster_event().message or "")
     where = f" ({span(partitions)})" if partitions else ""
     details = "\n".join(
         [f"Run `{run_id}` of **{job}**{where} failed.", "", *(f"- {e}" for e in errors or [first])]
@@ -196,7 +197,7 @@ def stale_alerts(
     resolves it. Not on a day without a session: the cron policy knows no holidays."""
     alerts = []
     for record in records:
-        change: Any = record.event_log_entry.dagster_event.event_specific_data
+        change: Any = record.event_log_entry.get_dagster_event().event_specific_data
         asset, state = change.key.to_user_string(), change.new_state.value
         key = f"stale|{asset}"
         if state in FRESHNESS_PROBLEMS and key not in open and trading_day:
@@ -250,11 +251,11 @@ def rest_day_alerts(
             ))  # fmt: skip
     still = {_rest_key(d) for d in rest_days}
     for key in [k for k in open if k.startswith("rest|") and k not in still]:
-        day = key.removeprefix("rest|")
+        loaded = key.removeprefix("rest|")
         alerts.append(Alert(
             kind="rest_not_superseded", status="resolved", asset=asset, severity=open.pop(key),
-            partitions=[day], summary=f"{day} is loaded from its flat file now",
-            details=f"The REST bars of {day} were replaced by the flat file's.",
+            partitions=[loaded], summary=f"{loaded} is loaded from its flat file now",
+            details=f"The REST bars of {loaded} were replaced by the flat file's.",
             url=asset_url(ui_url, asset),
         ))  # fmt: skip
     return alerts
