@@ -30,6 +30,7 @@ test: install
 
 bench: install
 	$(BIN)/python -W ignore bench/run.py
+	$(BIN)/python -W ignore bench/run_cost.py
 
 ui: install
 	$(BIN)/market-data ui

@@ -5,6 +5,7 @@ from dagster import Definitions
 from market_data.defs.alert_sensors import ALERT_SENSORS, alert_channels_from_env
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.checks import bar_sanity_check, missing_bars
+from market_data.defs.executors import run_executor
 from market_data.defs.jobs import bars_job, day_files_job, historical_bars_job, retention_job
 from market_data.defs.resources import resources_from_env
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
@@ -17,4 +18,5 @@ defs = Definitions(
     schedules=[daily_after_close, weekly_bulk, weekly_retention],
     sensors=[watchlist_backfill, flat_file_supersedes_rest, *ALERT_SENSORS],
     resources={**resources_from_env(), "alert_channels": alert_channels_from_env()},
+    executor=run_executor,
 )
