@@ -19,7 +19,7 @@ from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
 from market_data.run_tags import SYMBOLS_TAG
 from market_data.supersession import published_rest_days, rest_sourced_days
-from market_data.warehouse.watchlist import read_watchlist, watchlist_state
+from market_data.warehouse.watchlist import loaded_state, read_watchlist, watchlist_state
 
 # How far back a symbol new to the watchlist is loaded.
 WATCHLIST_BACKFILL_DAYS = settings.watchlist_backfill_days()
@@ -37,10 +37,11 @@ WATCHLIST_BACKFILL_DAYS = settings.watchlist_backfill_days()
 def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseResource):
     with warehouse.connection() as conn:
         watchlist = read_watchlist(conn)
+        # No cursor (a new Dagster storage): what the table already holds is not new.
+        seen = set(json.loads(context.cursor)) if context.cursor else loaded_state(conn, watchlist)
     if watchlist.invalid:
         context.log.warning(f"skipping invalid watchlist symbols: {', '.join(watchlist.invalid)}")
     current = watchlist_state(watchlist)
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
     cursor = json.dumps(sorted(current))
     removed = sorted(seen - current)
     if removed:

@@ -42,6 +42,29 @@ def watchlist_state(watchlist: Watchlist) -> set[str]:
     return {e.symbol + ("+options" if e.include_options else "") for e in watchlist.entries}
 
 
+def loaded_state(conn: psycopg.Connection, watchlist: Watchlist) -> set[str]:
+    """The part of ``watchlist_state`` that ``historical_bars`` already holds bars of: where
+    a watchlist sensor with no memory (a new Dagster storage) starts from, so that it
+    backfills only what is really new."""
+    state = set()
+    for entry in watchlist.entries:
+        (has_bars,) = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM historical_bars WHERE symbol = %s)", (entry.symbol,)
+        ).fetchone() or (False,)
+        if not has_bars:
+            continue
+        state.add(entry.symbol)
+        if entry.include_options:
+            (has_options,) = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM historical_bars"
+                " WHERE dataset = 'options' AND underlying = %s)",
+                (entry.symbol,),
+            ).fetchone() or (False,)
+            if has_options:
+                state.add(entry.symbol + "+options")
+    return state
+
+
 def read_watchlist(conn: psycopg.Connection) -> Watchlist:
     entries: list[WatchlistEntry] = []
     invalid: list[str] = []

@@ -6,12 +6,13 @@ from datetime import date, datetime, timedelta
 
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
-from market_data.calendar import NEW_YORK, today_in_new_york
+from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.definitions import defs
 from market_data.defs.resources import WarehouseResource
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
 from market_data.defs.sensors import WATCHLIST_BACKFILL_DAYS, watchlist_backfill
 from market_data.run_tags import SYMBOLS_TAG
+from market_data.warehouse.load import ensure_month_partitions
 from market_data.warehouse.watchlist import add_to_watchlist
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -52,6 +53,21 @@ def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_u
     db.execute("UPDATE watchlist SET include_options = true WHERE symbol = 'QQQ'")
     [request] = tick(database_url, second.cursor).run_requests
     assert request.tags[SYMBOLS_TAG] == "QQQ"
+
+
+def test_a_new_dagster_storage_backfills_only_what_the_table_lacks(db, database_url):
+    for symbol, options in (("SPX", False), ("SPY", True), ("QQQ", False)):
+        add_to_watchlist(db, symbol, include_options=options)
+    # The table holds SPX and SPY's own bars, but no SPY options and nothing of QQQ.
+    ensure_month_partitions(db, day_window(date(2025, 11, 25)))
+    db.execute(
+        "INSERT INTO historical_bars (symbol, timeframe, timestamp, open, high, low, close,"
+        " source, dataset, underlying) VALUES"
+        " ('SPX', '1m', 1764081000000, 1, 1, 1, 1, 'flat_file', 'indices', 'SPX'),"
+        " ('SPY', '1m', 1764081000000, 1, 1, 1, 1, 'flat_file', 'stocks', 'SPY')"
+    )
+    [request] = tick(database_url, None).run_requests
+    assert request.tags[SYMBOLS_TAG] == "QQQ,SPY"  # SPY for its options; SPX is there
 
 
 def test_removed_and_invalid_symbols_request_nothing(db, database_url):
