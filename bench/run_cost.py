@@ -4,7 +4,8 @@
     .venv/bin/python bench/run_cost.py --quick    # the weekend and a demo-size day
 
 The floor is importing ``market_data.definitions`` in a fresh interpreter (best of
-three). Each run is ``dagster asset materialize -m market_data.definitions --select
+three); an empty partition (a weekend) costs a run's fixed cost alone, and the target is
+that it stays within three imports. Each run is ``dagster asset materialize -m market_data.definitions --select
 '*historical_bars' --partition D`` against the embedded servers, timed from the shell's
 point of view, with its peak RSS as the OS counts it (``ru_maxrss`` of the command and
 every process under it). The real-size day holds the benchmark's real-size indices,
@@ -134,9 +135,10 @@ def main() -> int:
             seconds, rss = measured(command, env, home / f"materialize-{day}.log")
             ratio = seconds / floor
             rows.append((label, f"{seconds:.1f} s", f"{ratio:.1f}x", f"{rss:,.0f} MiB"))
-            targets.append((f"one partition, {label}: wall / import",
-                            f"{ratio:.1f}x", f"<= {FIXED_COST_LIMIT:.0f}x",
-                            "yes" if ratio <= FIXED_COST_LIMIT else "missed"))  # fmt: skip
+            if day == WEEKEND:  # no data work: the whole wall time is the run's fixed cost
+                targets.append(("fixed cost of a run (an empty partition) / import",
+                                f"{ratio:.1f}x", f"<= {FIXED_COST_LIMIT:.0f}x",
+                                "yes" if ratio <= FIXED_COST_LIMIT else "missed"))  # fmt: skip
             targets.append((f"one partition, {label}: peak RSS", f"{rss:,.0f} MiB",
                             f"<= {RSS_LIMIT_MIB} MiB", "yes" if rss <= RSS_LIMIT_MIB else "missed"))  # fmt: skip
         print(f"\nimport market_data.definitions (fresh interpreter, best of 3): {floor:.2f} s")
