@@ -17,13 +17,12 @@ from datetime import date
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import requests
 
-from market_data.calendar import NS_PER_MS
+from market_data.bar_schema import CANDIDATE_SCHEMA
 from market_data.datasets import Dataset, PrefixedTickers
 from market_data.errors import SourceError
-from market_data.transform.parse import BARS_SCHEMA, ParsedDay, empty_bars, finalize_bars
+from market_data.transform.parse import ParsedDay, empty_bars, finalize_bars
 from market_data.transform.validate import RowChecks
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -158,7 +157,7 @@ REST_BAR_FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "vol
 
 
 def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str) -> pa.Table:
-    """REST results as rows of the bars schema (``t`` is already milliseconds)."""
+    """REST results as candidate bars, not checked yet (``t`` is already the bars' unit, ms)."""
     try:
         columns = {name: [r.get(key) for r in results] for key, name in REST_BAR_FIELDS.items()}
         table = pa.table(
@@ -168,7 +167,7 @@ def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str
                 **{name: values for name, values in columns.items()},
             }
         )
-        return table.select(BARS_SCHEMA.names).cast(BARS_SCHEMA)
+        return table.select(CANDIDATE_SCHEMA.names).cast(CANDIDATE_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
         raise RestError(f"{what}: malformed bar in response ({error})") from error
 
@@ -188,8 +187,7 @@ def fetch_rest_day(
         results = client.minute_bars(
             ticker, day, adjusted=None if dataset.loads == "index" else False
         )
-        table = rest_bars_table(results, symbol, symbol, what)
-        tables.append(table.set_column(2, "timestamp", pc.multiply(table["timestamp"], NS_PER_MS)))
+        tables.append(rest_bars_table(results, symbol, symbol, what))
     if not tables or not sum(t.num_rows for t in tables):
         return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
     parsed = finalize_bars(

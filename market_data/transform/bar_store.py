@@ -1,7 +1,8 @@
 """Parquet bars per dataset and day: the hand-off between parsing and loading.
 
-Each file also records which underlyings it was parsed for, because the load must
-know whose day it replaces even when a symbol has no bar that day.
+Each file holds bars of ``bar_schema.py``'s schema and also records which underlyings
+it was parsed for, because the load must know whose day it replaces even when a symbol
+has no bar that day.
 
 The store is a local folder or an S3 prefix (through ``pyarrow.fs``), so runs on
 several machines can share one; the layout is ``<dataset>/<YYYY>/<MM>/<YYYY-MM-DD>.parquet``.
@@ -22,8 +23,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from market_data.bar_schema import BARS_SCHEMA
 from market_data.errors import DayDataError
-from market_data.transform.parse import BARS_SCHEMA
 from market_data.warehouse.retention import PruneResult, prune_day_files
 
 _UNDERLYINGS_KEY = b"market_data.underlyings"
@@ -126,7 +127,7 @@ class BarStore:
             ) from error
         metadata = table.schema.metadata or {}
         return StoredBars(
-            bars=table.replace_schema_metadata(None),
+            bars=table.replace_schema_metadata(None).cast(BARS_SCHEMA),
             underlyings=frozenset(json.loads(metadata.get(_UNDERLYINGS_KEY, b"[]"))),
             source="rest" if metadata.get(_SOURCE_KEY) == b"rest" else "flat_file",
         )

@@ -3,7 +3,8 @@
 Only the watchlist's lines are parsed: ``scan.py`` finds them in the decompressed
 stream (the files are sorted by ticker), and pyarrow reads them by header name with
 explicit types (``ticker`` stays a string: ``NA`` is a ticker, not a null;
-``window_start`` stays int64 nanoseconds). A file out of order is read block by block
+``window_start`` is read as int64 nanoseconds and becomes the bar's ``timestamp`` in
+milliseconds at once, the unit of ``bar_schema.py``). A file out of order is read block by block
 with pyarrow's streaming reader instead, each block cut down to the watchlist at once.
 Either way a day file of millions of rows never exists as one table.
 """
@@ -21,29 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from market_data.calendar import NS_PER_MS, DayWindow
+from market_data.bar_schema import BARS_SCHEMA, PRICE_COLUMNS, timestamps_from_ns
+from market_data.calendar import DayWindow
 from market_data.datasets import Dataset
 from market_data.errors import DayDataError
 from market_data.transform.scan import OutOfOrder, Unreadable, scan_lines
-from market_data.transform.validate import RowChecks, check_rows
+from market_data.transform.validate import SOURCE_START, RowChecks, check_rows
 
 BLOCK_BYTES = 4 * 1024 * 1024
-PRICE_COLUMNS = ("open", "high", "low", "close")
-
-BARS_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("underlying", pa.string()),
-        ("timestamp", pa.int64()),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.float64()),
-        ("vwap", pa.float64()),
-        ("transactions", pa.int32()),
-    ]
-)
 
 _COLUMN_TYPES = {
     "ticker": pa.string(),
@@ -111,11 +97,11 @@ def _to_bars(batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str
         return empty_bars()
     n = pc.sum(matched.mask).as_py()
     nulls_f = pa.nulls(n, pa.float64())
+    start_ns = pc.filter(batch.column("window_start"), matched.mask)
     columns = {
         "symbol": pc.filter(matched.symbols, matched.mask),
         "underlying": pc.filter(matched.underlyings, matched.mask),
-        # Kept in nanoseconds until validated, then converted to milliseconds.
-        "timestamp": pc.filter(batch.column("window_start"), matched.mask),
+        "timestamp": timestamps_from_ns(start_ns),
         **{c: pc.filter(batch.column(c), matched.mask) for c in PRICE_COLUMNS},
         "volume": pc.filter(batch.column("volume"), matched.mask)
         if dataset.has_volume
@@ -126,6 +112,7 @@ def _to_bars(batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str
             if dataset.has_volume
             else pa.nulls(n, pa.int64())
         ),
+        SOURCE_START: start_ns,  # for the row checks only (see validate.py)
     }
     return pa.table(columns)
 
@@ -222,13 +209,9 @@ def _stream(
 def finalize_bars(
     candidates: pa.Table, window: DayWindow, checks: RowChecks, label: str
 ) -> ParsedDay:
-    """Row-check candidate bars (``timestamp`` in ns) and give them the bars schema (ms)."""
+    """Row-check candidate bars (``timestamp`` in ms) and give them the bars schema."""
     checked = check_rows(candidates, window, checks, label)
-    bars = checked.valid.set_column(
-        checked.valid.schema.get_field_index("timestamp"),
-        "timestamp",
-        pc.divide(checked.valid.column("timestamp"), NS_PER_MS),
-    ).cast(BARS_SCHEMA)
+    bars = checked.valid.select(BARS_SCHEMA.names).cast(BARS_SCHEMA)
     return ParsedDay(
         bars=bars,
         rows_read=candidates.num_rows,

@@ -15,10 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from market_data.calendar import DayWindow
+from market_data.bar_schema import PRICE_COLUMNS
+from market_data.calendar import MS_PER_MINUTE, NS_PER_MS, DayWindow
 from market_data.errors import DayDataError
 
-NS_PER_MINUTE = 60_000_000_000
+# The flat files' own start of a row, in nanoseconds, kept beside ``timestamp`` (ms) until
+# the checks have seen it: a start that is not a whole millisecond is not a whole minute.
+SOURCE_START = "window_start"
 
 
 class InvalidDayFileError(DayDataError):
@@ -43,18 +46,26 @@ def _reasons(table: pa.Table, window: DayWindow) -> np.ndarray:
     start = table.column("timestamp").to_numpy(zero_copy_only=False)
     reasons = np.full(len(start), "", dtype=object)
     prices = np.column_stack(
-        [table.column(c).to_numpy(zero_copy_only=False) for c in ("open", "high", "low", "close")]
+        [table.column(c).to_numpy(zero_copy_only=False) for c in PRICE_COLUMNS]
     )
     reasons[~np.isfinite(prices).all(axis=1)] = "non-finite price"
-    reasons[start % NS_PER_MINUTE != 0] = "window_start not on a whole minute"
-    outside = (start < window.start_ns) | (start >= window.end_ns)
+    off_minute = start % MS_PER_MINUTE != 0
+    negative = start < 0
+    if SOURCE_START in table.column_names:
+        # int64, not float: a null (caught by ``start`` above) would make it inexact.
+        start_ns = pc.fill_null(table.column(SOURCE_START), 0).to_numpy(zero_copy_only=False)
+        off_minute |= start_ns % NS_PER_MS != 0
+        negative |= start_ns < 0
+    reasons[off_minute] = "window_start not on a whole minute"
+    outside = (start < window.start_ms) | (start >= window.end_ms)
     reasons[outside] = f"window_start outside {window.day} (New York)"
-    reasons[start < 0] = "negative window_start"
+    reasons[negative] = "negative window_start"
     return reasons
 
 
 def check_rows(table: pa.Table, window: DayWindow, checks: RowChecks, label: str) -> CheckedRows:
-    """Split candidate rows (``timestamp`` in ns) into valid and quarantined ones."""
+    """Split candidate rows (``timestamp`` in ms, plus ``window_start`` in ns for a flat
+    file's rows) into valid and quarantined ones."""
     reasons = _reasons(table, window)
     bad = reasons != ""
     rejected = None

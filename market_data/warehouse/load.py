@@ -20,17 +20,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
+from market_data.bar_schema import COLUMNS, KEY, TABLE_SCHEMA, sql_type
 from market_data.calendar import DayWindow
 from market_data.datasets import Dataset
 
 Source = Literal["flat_file", "rest"]
 
-COLUMNS = (
-    "symbol", "timeframe", "timestamp", "open", "high", "low", "close",
-    "volume", "vwap", "transactions", "source", "dataset", "underlying",
-)  # fmt: skip
 _QUOTED = ", ".join(f'"{c}"' for c in COLUMNS)
-_UPDATES = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in COLUMNS[3:])
+_KEY = ", ".join(f'"{c}"' for c in KEY)
+_UPDATES = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in COLUMNS if c not in KEY)
+# Types only: the upsert into ``historical_bars`` enforces its constraints.
+_STAGING_COLUMNS = ", ".join(f'"{f.name}" {sql_type(f)}' for f in TABLE_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -90,21 +90,16 @@ def _csv_payload(parts: list[DatasetBars]) -> tuple[bytes, int]:
         n = part.bars.num_rows
         if not n:
             continue
-        t = part.bars
-        tables.append(
-            pa.table(
-                {
-                    "symbol": t.column("symbol"),
-                    "timeframe": pa.array([part.dataset.timeframe] * n, pa.string()),
-                    "timestamp": t.column("timestamp"),
-                    **{c: t.column(c) for c in ("open", "high", "low", "close", "volume", "vwap")},
-                    "transactions": t.column("transactions"),
-                    "source": pa.array([part.source] * n, pa.string()),
-                    "dataset": pa.array([part.dataset.name] * n, pa.string()),
-                    "underlying": t.column("underlying"),
-                }
-            )
-        )
+        added = {  # the bar_schema.LOAD_FIELDS
+            "timeframe": part.dataset.timeframe,
+            "source": part.source,
+            "dataset": part.dataset.name,
+        }
+        columns = [
+            pa.array([added[f.name]] * n, f.type) if f.name in added else part.bars.column(f.name)
+            for f in TABLE_SCHEMA
+        ]
+        tables.append(pa.table(columns, names=COLUMNS))
     if not tables:
         return b"", 0
     table = pa.concat_tables(tables)
@@ -142,16 +137,12 @@ def _upsert_through_staging(conn: psycopg.Connection, payload: bytes) -> int:
     """COPY into a temporary table, then one upsert that never lets REST replace a
     flat-file bar."""
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS bars_staging ("
-        ' symbol text, timeframe text, "timestamp" bigint, open double precision,'
-        " high double precision, low double precision, close double precision,"
-        " volume double precision, vwap double precision, transactions integer,"
-        " source text, dataset text, underlying text) ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS bars_staging ({_STAGING_COLUMNS}) ON COMMIT DELETE ROWS"
     )
     _copy(conn, "bars_staging", payload)
     return conn.execute(
         f"INSERT INTO historical_bars ({_QUOTED}) SELECT {_QUOTED} FROM bars_staging"
-        f' ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET {_UPDATES}'
+        f" ON CONFLICT ({_KEY}) DO UPDATE SET {_UPDATES}"
         " WHERE historical_bars.source = 'rest' OR EXCLUDED.source = 'flat_file'"
     ).rowcount
 

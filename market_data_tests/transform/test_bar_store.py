@@ -18,13 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, materialize
 
+from market_data.bar_schema import BARS_SCHEMA
 from market_data.calendar import day_window
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.resources import resources_from_env
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
-from market_data.transform.parse import BARS_SCHEMA
 from market_data.warehouse.watchlist import add_to_watchlist
 
 DAY = date(2025, 3, 10)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from market_data.bar_schema import BARS_SCHEMA
 from market_data.calendar import day_window
 from market_data.datasets import AGG_HEADER, DATASETS, Dataset, PrefixedTickers
 from market_data.transform.parse import DayFileError, parse_day_file
@@ -179,6 +180,33 @@ def test_rows_outside_the_day_are_quarantined_and_duplicates_dropped(tmp_path):
     assert parsed.quarantine is not None
     assert parsed.quarantine.column("reason").to_pylist() == [
         f"window_start outside {STOCK_DAY} (New York)"
+    ]
+
+
+def test_bars_are_in_milliseconds_and_starts_off_the_millisecond_are_quarantined(tmp_path):
+    body = [
+        f"SPY,10,1,1,1,1,{T0},1",
+        f"SPY,10,1,1,1,1,{T0 + 60_000_000_000 + 1},1",  # a nanosecond past a whole minute
+        f"SPY,10,1,1,1,1,{T0 + 120_000_000_000},1",
+        f"SPY,10,1,1,1,1,{T0 + 180_000_000_000},1",
+        "SPY,10,1,1,1,1,,1",  # no start at all: the nanoseconds above must stay exact
+        f"SPY,10,1,1,1,1,{T0 + 240_000_000_000},1",
+    ]
+    parsed = parse_day_file(
+        stock_file(tmp_path, body), DATASETS["stocks"], WINDOW, frozenset({"SPY"})
+    )
+    assert parsed.bars.schema == BARS_SCHEMA
+    assert parsed.bars.column("timestamp").to_pylist() == [
+        T0 // 1_000_000 + m * 60_000 for m in (0, 2, 3, 4)
+    ]
+    assert parsed.quarantine is not None
+    assert parsed.quarantine.select(["timestamp", "window_start", "reason"]).to_pylist() == [
+        {
+            "timestamp": (T0 + 60_000_000_000) // 1_000_000,
+            "window_start": T0 + 60_000_000_000 + 1,
+            "reason": "window_start not on a whole minute",
+        },
+        {"timestamp": None, "window_start": None, "reason": "window_start not on a whole minute"},
     ]
 
 

@@ -7,9 +7,9 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
+from market_data.bar_schema import BARS_SCHEMA
 from market_data.calendar import day_window
 from market_data.datasets import DATASETS
-from market_data.transform.parse import BARS_SCHEMA
 from market_data.warehouse.load import DatasetBars, load_day
 from market_data.warehouse.schema import SQL_DIR, apply_schema
 
