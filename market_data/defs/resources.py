@@ -25,6 +25,7 @@ from market_data.pipeline import RestPolicy
 from market_data.sources.rest import RestAggregates
 from market_data.transform.bar_store import BarStore
 from market_data.warehouse.db import connect
+from market_data.warehouse.rate_limit import SharedRateLimiter
 from market_data.warehouse.schema import apply_schema
 
 _schema_lock = threading.Lock()
@@ -124,13 +125,16 @@ class RestApiResource(ConfigurableResource):
     """Massive's REST aggregates API: the stand-in for day files not published yet.
 
     Without ``MASSIVE_API_KEY`` the REST path is disabled, and a recent day without
-    its file fails saying so.
+    its file fails saying so. With a ``rate_limit_store``, the plan's request rate is
+    shared by every run of the instance through that database; without one, by the
+    threads of this process only.
     """
 
     base_url: str = settings.DEFAULT_API_BASE_URL
     api_key: str | None = None
     requests_per_minute: float = 5.0
     window_days: int = 2
+    rate_limit_store: WarehouseResource | None = None
 
     def policy(self) -> RestPolicy:
         return RestPolicy(enabled=bool(self.api_key), window_days=self.window_days)
@@ -138,10 +142,16 @@ class RestApiResource(ConfigurableResource):
     def client(self) -> RestAggregates | None:
         if not self.api_key:
             return None
+        limiter = None
+        if self.rate_limit_store is not None:
+            with self.rate_limit_store.connection():  # the schema, with its limiter table
+                pass
+            limiter = SharedRateLimiter(self.rate_limit_store.url(), self.requests_per_minute)
         return RestAggregates(
             base_url=self.base_url,
             api_key=self.api_key,
             requests_per_minute=self.requests_per_minute,
+            limiter=limiter,
         )
 
 
@@ -206,14 +216,16 @@ def flat_files_from_env() -> FlatFilesResource:
 def resources_from_env() -> dict[str, Any]:
     """The resources as the environment configures them: each outside system that is not
     configured is the embedded one."""
+    warehouse = warehouse_from_env()
     return {
         "flat_files": flat_files_from_env(),
-        "warehouse": warehouse_from_env(),
+        "warehouse": warehouse,
         "rest_api": RestApiResource(
             base_url=env_or("MASSIVE_API_BASE_URL", settings.DEFAULT_API_BASE_URL),
             api_key=env_or("MASSIVE_API_KEY"),
             requests_per_minute=settings.rest_requests_per_minute(),
             window_days=settings.rest_window_days(),
+            rate_limit_store=warehouse,
         ),
         "bar_store": BarStoreResource(
             uri=env_or("MARKET_DATA_BARS_URI"),

@@ -4,7 +4,8 @@ It answers ``GET /v2/aggs/ticker/{ticker}/range/1/minute/{from}/{to}`` from bars
 given (or reads from generated day files), in the response shapes of Massive's aggregates API:
 pages of ``limit`` bars linked by ``next_url`` with a cursor, no ``results`` key on an
 empty day, indices without ``v``/``vw``/``n``. Scripted faults (429 with
-``Retry-After``, 5xx, 403, a malformed body) can be queued per request.
+``Retry-After``, 5xx, 403, a malformed body) can be queued per request, and a plan's
+request limit can be enforced (429 above ``max_per_second``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,24 @@ class RestServerState:
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The plan's limit, as Massive enforces it: more than this many requests in any
+    # second are answered 429 (and counted in ``rate_limited``). None: no limit.
+    max_per_second: int | None = None
+    accepted_at: deque[float] = field(default_factory=deque)
+    rate_limited: int = 0
+
+    def over_limit(self) -> bool:
+        """Whether a request now exceeds ``max_per_second`` (call under ``lock``)."""
+        if self.max_per_second is None:
+            return False
+        now = time.monotonic()
+        while self.accepted_at and self.accepted_at[0] <= now - 1.0:
+            self.accepted_at.popleft()
+        if len(self.accepted_at) >= self.max_per_second:
+            self.rate_limited += 1
+            return True
+        self.accepted_at.append(now)
+        return False
 
 
 def _handler(state: RestServerState) -> type[BaseHTTPRequestHandler]:
@@ -61,6 +80,8 @@ def _handler(state: RestServerState) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.requests.append(self.path)
                 fault = state.faults.popleft() if state.faults else None
+                if fault is None and state.over_limit():
+                    fault = Fault(429, json.dumps({"status": "ERROR"}), {"Retry-After": "1"})
             if self.headers.get("Authorization") != f"Bearer {state.api_key}":
                 self._send(401, json.dumps({"status": "ERROR", "error": "Unknown API Key"}))
                 return

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pyarrow as pa
@@ -35,6 +36,11 @@ class RestError(SourceError):
 
 class RestAuthError(RestError):
     """401/403: the key is wrong or the plan does not cover the data. Not retried."""
+
+
+class Limiter(Protocol):
+    def wait(self) -> None:
+        """Return when the next request may go."""
 
 
 class RateLimiter:
@@ -80,8 +86,11 @@ class RestAggregates:
     timeout_seconds: float = 60.0
     max_pages: int = 200
 
+    # Shared by every process of the instance when given (warehouse/rate_limit.py).
+    limiter: Limiter | None = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
-        self._limiter = RateLimiter(self.requests_per_minute)
+        self._limiter = self.limiter or RateLimiter(self.requests_per_minute)
         self._local = threading.local()
 
     @property
