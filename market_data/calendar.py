@@ -1,6 +1,8 @@
-"""New York days and NYSE sessions: what a partition covers and whether a file is due.
+"""New York days and NYSE sessions, UTC days and the 24-hour markets: what a partition
+covers and which minutes of it a market trades.
 
-Partitions are New York calendar days. A partition holds the bars whose start falls
+Partitions of the US datasets are New York calendar days; those of crypto and forex
+are UTC days. A partition holds the bars whose start falls
 in that day, so its bounds move with daylight saving time; never divide UTC epochs
 by 86,400. Sessions, holidays and early closes come from ``exchange_calendars``.
 """
@@ -96,3 +98,50 @@ def is_session(day: date) -> bool:
 
 def today_in_new_york() -> date:
     return datetime.now(NEW_YORK).date()
+
+
+UTC = ZoneInfo("UTC")
+# Forex trades from Sunday 17:00 to Friday 17:00 New York time, so its UTC hours move
+# with daylight saving time.
+FOREX_WEEK_OPEN = (6, time(17))  # Sunday (weekday 6), 17:00 New York
+FOREX_WEEK_CLOSE = (4, time(17))  # Friday, 17:00 New York
+
+
+def utc_day_window(day: date) -> DayWindow:
+    return day_window(day, UTC)
+
+
+def crypto_minutes(day: date) -> tuple[int, int]:
+    """Crypto trades every minute of every UTC day: [00:00, 24:00) in epoch ms."""
+    window = utc_day_window(day)
+    return window.start_ms, window.end_ms
+
+
+def forex_minutes(day: date) -> list[tuple[int, int]]:
+    """The parts of the UTC ``day`` in which forex trades, as [start, end) epoch ms:
+    all of it from Monday to Thursday, until 17:00 New York on Friday, from 17:00 New
+    York on Sunday, nothing on Saturday."""
+    window = utc_day_window(day)
+    ranges: list[tuple[int, int]] = []
+    # The New York days that overlap this UTC day, each with its own trading hours.
+    for ny_day in (day - timedelta(days=1), day):
+        ny = day_window(ny_day)
+        weekday = ny_day.weekday()
+        if weekday == 5:  # Saturday: closed
+            continue
+        start, end = ny.start_ms, ny.end_ms
+        five_pm = int(datetime.combine(ny_day, time(17), tzinfo=NEW_YORK).timestamp() * 1000)
+        if weekday == 6:  # Sunday: from 17:00
+            start = five_pm
+        elif weekday == 4:  # Friday: until 17:00
+            end = five_pm
+        start, end = max(start, window.start_ms), min(end, window.end_ms)
+        if start < end:
+            ranges.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged

@@ -1,8 +1,10 @@
 """What each Massive flat-file dataset is: one description drives download, parse and load.
 
-A dataset is described by data, not by code: its S3 prefix, its CSV header, and a
-ticker mapping that says which tickers of the file belong to which watchlist symbol.
-Adding a dataset (``global_crypto``, ``global_forex``) is one more entry in ``DATASETS``.
+A dataset is described by data, not by code: its S3 prefix, its CSV header, the time
+zone of its days, and a ticker mapping that says which tickers of the file belong to
+which watchlist symbol. ``DATASETS`` are the US datasets on New York days;
+``UTC_DATASETS`` the crypto and currency pairs on UTC days; each group has its own
+partitions and feeds ``historical_bars`` through the same code.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from market_data.errors import ConfigurationError
 AGG_HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 INDEX_HEADER = ("ticker", "open", "close", "high", "low", "window_start")
 
-AssetClass = Literal["index", "stock"]
+AssetClass = Literal["index", "stock", "crypto", "forex"]
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
+# A market symbol (``SPX``, ``BRK.B``), or a crypto or currency pair behind Massive's
+# ``X:``/``C:`` prefix, with or without the files' hyphen (``X:BTCUSD``, ``X:BTC-USD``).
+SYMBOL_PATTERN = re.compile(r"^(?:[XC]:)?[A-Z0-9][A-Z0-9.\-]{0,19}$")
+PAIR_PREFIXES: dict[str, AssetClass] = {"X:": "crypto", "C:": "forex"}
 
 
 class InvalidSymbolError(ConfigurationError):
@@ -33,7 +38,9 @@ class InvalidSymbolError(ConfigurationError):
 
 
 def normalize_symbol(raw: str) -> str:
-    """Upper-case and validate a symbol: letters, digits, ``.`` and ``-`` only.
+    """Upper-case and validate a symbol: letters, digits, ``.`` and ``-`` only, after an
+    optional ``X:`` (crypto) or ``C:`` (forex) prefix. A pair takes the REST API's form,
+    without the files' hyphen: ``X:BTC-USD`` is ``X:BTCUSD``.
 
     Symbols end up in S3 keys of nothing and in SQL only as bound parameters, but a
     strict form keeps junk (quotes, path separators, unicode look-alikes) out early.
@@ -41,8 +48,14 @@ def normalize_symbol(raw: str) -> str:
     symbol = raw.strip().upper()
     if not SYMBOL_PATTERN.fullmatch(symbol):
         raise InvalidSymbolError(
-            f"invalid symbol {raw!r}: use 1-20 characters of A-Z, 0-9, '.' or '-'"
+            f"invalid symbol {raw!r}: use 1-20 characters of A-Z, 0-9, '.' or '-' "
+            "(crypto and currency pairs as X:BTCUSD, C:EURUSD)"
         )
+    if symbol[:2] in PAIR_PREFIXES:
+        pair = symbol[2:].replace("-", "")
+        if len(pair) < 2:
+            raise InvalidSymbolError(f"invalid pair {raw!r}: expected e.g. X:BTCUSD or C:EURUSD")
+        symbol = symbol[:2] + pair
     return symbol
 
 
@@ -64,6 +77,31 @@ class PrefixedTickers:
         wanted = pa.array(sorted(self.ticker(s) for s in underlyings), pa.string())
         mask = pc.is_in(tickers, value_set=wanted)
         symbols = pc.utf8_slice_codeunits(tickers, len(self.prefix)) if self.prefix else tickers
+        return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
+
+
+@dataclass(frozen=True)
+class PairTickers:
+    """Crypto and currency pairs: the files write ``X:BTC-USD``, the REST API and the
+    watchlist ``X:BTCUSD``; bars are stored under the REST form."""
+
+    prefix: str = "X:"
+    kind: Literal["pairs"] = "pairs"
+
+    def ticker(self, symbol: str) -> str:
+        """The REST API's ticker: the symbol itself."""
+        return symbol
+
+    def line_prefixes(self, underlyings: frozenset[str]) -> list[bytes]:
+        """Where the hyphen falls is not in the REST form (``BTCUSD`` is ``BTC-USD``, but
+        ``USDCUSD`` is ``USDC-USD``), so the scan takes every line whose pair starts with
+        the same character (a few percent of a file each) and ``match`` keeps the pairs."""
+        stems = {symbol.removeprefix(self.prefix)[:1] for symbol in underlyings}
+        return [f"{self.prefix}{stem}".encode() for stem in sorted(stems)]
+
+    def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
+        symbols = pc.replace_substring(tickers, "-", "")
+        mask = pc.is_in(symbols, value_set=pa.array(sorted(underlyings), pa.string()))
         return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
 
 
@@ -145,9 +183,9 @@ class Dataset:
     name: str
     prefix: str
     header: tuple[str, ...]
-    tickers: PrefixedTickers | OptionContracts
+    tickers: PrefixedTickers | OptionContracts | PairTickers
     # Which watchlist entries this dataset loads bars for.
-    loads: Literal["index", "stock", "options"]
+    loads: Literal["index", "stock", "options", "crypto", "forex"]
     table: str = "minute_aggs_v1"
     timeframe: str = "1m"
     # The calendar day a file covers: New York for US data, UTC for forex and crypto.
@@ -202,6 +240,31 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
+# Crypto and currency pairs: UTC calendar days, their own partitions and assets.
+UTC_DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            name="crypto",
+            prefix="global_crypto",
+            header=AGG_HEADER,
+            tickers=PairTickers("X:"),
+            loads="crypto",
+            day_timezone="UTC",
+            description="Crypto pairs (X:BTC-USD in the files, X:BTCUSD stored), on UTC days.",
+        ),
+        Dataset(
+            name="forex",
+            prefix="global_forex",
+            header=AGG_HEADER,
+            tickers=PairTickers("C:"),
+            loads="forex",
+            day_timezone="UTC",
+            description="Currency pairs (C:EUR-USD in the files, C:EURUSD stored), on UTC days.",
+        ),
+    )
+}
+ALL_DATASETS: dict[str, Dataset] = {**DATASETS, **UTC_DATASETS}
 
 # Indices a bare watchlist symbol most likely means; anything else is taken as a stock.
 KNOWN_INDICES = frozenset(
@@ -213,11 +276,14 @@ KNOWN_INDICES = frozenset(
 
 
 def infer_asset_class(symbol: str) -> AssetClass:
+    """``X:``/``C:`` pairs are crypto/forex; a known index name an index; else a stock."""
+    if symbol[:2] in PAIR_PREFIXES:
+        return PAIR_PREFIXES[symbol[:2]]
     return "index" if symbol in KNOWN_INDICES else "stock"
 
 
 def get_dataset(name: str) -> Dataset:
     try:
-        return DATASETS[name]
+        return ALL_DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(ALL_DATASETS)}") from None

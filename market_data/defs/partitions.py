@@ -1,11 +1,13 @@
-"""Daily partitions, keyed ``YYYY-MM-DD`` in New York, today's included for the REST path,
-and how a backfill of many of them is cut into runs."""
+"""Daily partitions, keyed ``YYYY-MM-DD``: New York days for the US datasets, UTC days for
+crypto and forex, today's included for the REST path; and how a backfill of many of them
+is cut into runs."""
 
 from __future__ import annotations
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
 from market_data import settings
+from market_data.datasets import Dataset
 
 # The first day the UI offers; older history can be had by setting it earlier.
 daily_partitions = DailyPartitionsDefinition(
@@ -13,6 +15,17 @@ daily_partitions = DailyPartitionsDefinition(
     timezone="America/New_York",
     end_offset=1,
 )
+# Crypto and forex files cover UTC days: a partition is exactly one of their files.
+utc_daily_partitions = DailyPartitionsDefinition(
+    start_date=settings.start_date().isoformat(),
+    timezone="UTC",
+    end_offset=1,
+)
+
+
+def partitions_for(dataset: Dataset) -> DailyPartitionsDefinition:
+    """The partitions of a dataset's assets: its files' days."""
+    return utc_daily_partitions if dataset.day_timezone == "UTC" else daily_partitions
 
 
 def backfill_policy() -> BackfillPolicy:

@@ -77,7 +77,7 @@ def read_watchlist(conn: psycopg.Connection) -> Watchlist:
         except InvalidSymbolError:
             invalid.append(repr(raw))
             continue
-        if asset_class not in ("index", "stock"):
+        if asset_class not in ("index", "stock", "crypto", "forex"):
             asset_class = infer_asset_class(symbol)
         entries.append(WatchlistEntry(symbol, asset_class, bool(include_options)))
     return Watchlist(entries=entries, invalid=invalid)
