@@ -31,8 +31,10 @@ CACHE = settings.bench_cache()
 # One PUT per file: moto assembles multipart uploads slowly and the files are < 5 GB.
 SINGLE_PUT = TransferConfig(multipart_threshold=5 * 1024**3)
 
-WATCHLIST = {"indices": ("SPX", "NDX", "RUT", "VIX", "DJI"),
-             "stocks": ("SPY", "QQQ", "AAPL", "MSFT", "NVDA")}  # fmt: skip
+WATCHLIST = {
+    "indices": ("SPX", "NDX", "RUT", "VIX", "DJI"),
+    "stocks": ("SPY", "QQQ", "AAPL", "MSFT", "NVDA"),
+}
 ADDED_SYMBOL = "IWM"  # a stock: the indices files must not be opened for it
 
 
@@ -60,11 +62,16 @@ def cached_day_files(days: list[date], sizes: GeneratorSizes) -> list[tuple[str,
         (DATASETS[name], day) for day in days for name in WATCHLIST if has_file(DATASETS[name], day)
     ]
     files = [(d.key(day), folder / d.key(day)) for d, day in wanted]
-    missing = [(d, day, path) for (d, day), (_, path) in zip(wanted, files, strict=True)
-               if not path.exists()]  # fmt: skip
+    missing = [
+        (d, day, path)
+        for (d, day), (_, path) in zip(wanted, files, strict=True)
+        if not path.exists()
+    ]
     if missing:
-        print(f"  generating {len(missing)} day files into {folder} (once; later runs reuse them)",
-              flush=True)  # fmt: skip
+        print(
+            f"  generating {len(missing)} day files into {folder} (once; later runs reuse them)",
+            flush=True,
+        )
         started = time.perf_counter()
         for i, (dataset, day, path) in enumerate(missing, start=1):
             generate_day_file(dataset, day, path, sizes)
@@ -76,11 +83,17 @@ def cached_day_files(days: list[date], sizes: GeneratorSizes) -> list[tuple[str,
 def seed(client, bucket: str, files: list[tuple[str, Path]]) -> None:
     started = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda f: client.upload_file(str(f[1]), bucket, f[0], Config=SINGLE_PUT),
-                      files))  # fmt: skip
+        list(
+            pool.map(
+                lambda f: client.upload_file(str(f[1]), bucket, f[0], Config=SINGLE_PUT), files
+            )
+        )
     size = sum(p.stat().st_size for _, p in files)
-    print(f"  {len(files)} files ({size / 1e9:.2f} GB) into the S3 server in "
-          f"{time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
+    print(
+        f"  {len(files)} files ({size / 1e9:.2f} GB) into the S3 server in "
+        f"{time.perf_counter() - started:.0f}s",
+        flush=True,
+    )
 
 
 def market_data_cli(env: dict[str, str], *args: str) -> float:
@@ -88,8 +101,13 @@ def market_data_cli(env: dict[str, str], *args: str) -> float:
     log = Path(env["MARKET_DATA_HOME"]) / f"{args[0]}.log"
     started = time.perf_counter()
     with log.open("w") as out:
-        done = subprocess.run([sys.executable, "-m", "market_data.cli", *args], env=env, cwd=REPO,
-                              stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "market_data.cli", *args],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     seconds = time.perf_counter() - started
     if done.returncode:
         tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
@@ -126,8 +144,9 @@ for record in instance.all_logs(run.run_id):
         steps[event.step_key] = record.timestamp - started[event.step_key]
 print(json.dumps({"metadata": metadata, "steps": steps}))
 """
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
-                          text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
     return RunRecord(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -140,13 +159,22 @@ def rows_read(record: RunRecord, asset: str) -> int:
 
 
 def print_steps(label: str, record: RunRecord) -> None:
-    steps = ", ".join(f"{key} {seconds:.1f}s" for key, seconds in record.steps.items()
-                      if seconds >= 0.05)  # fmt: skip
+    steps = ", ".join(
+        f"{key} {seconds:.1f}s" for key, seconds in record.steps.items() if seconds >= 0.05
+    )
     print(f"    {label} steps: {steps}", flush=True)
 
 
-def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, last: date,
-                 count: int, sizes: GeneratorSizes) -> BackfillFigures:  # fmt: skip
+def run_backfill(
+    client,
+    bucket: str,
+    s3_endpoint: str,
+    url: str,
+    work: Path,
+    last: date,
+    count: int,
+    sizes: GeneratorSizes,
+) -> BackfillFigures:
     from market_data.warehouse.db import connect
     from market_data.warehouse.schema import apply_schema
     from market_data.warehouse.watchlist import add_to_watchlist
@@ -175,10 +203,17 @@ def run_backfill(client, bucket: str, s3_endpoint: str, url: str, work: Path, la
     span = ("--start", days[0].isoformat(), "--end", days[-1].isoformat())
 
     # A deployment's Dagster storage exists already; creating it is not part of a backfill.
-    subprocess.run([sys.executable, "-c", "from market_data.instance import get_instance; get_instance()"],
-                   env=env, cwd=REPO, check=True, capture_output=True)  # fmt: skip
-    print(f"  backfill-watchlist, {count} days x {sum(map(len, WATCHLIST.values()))} symbols ...",
-          flush=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", "from market_data.instance import get_instance; get_instance()"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    print(
+        f"  backfill-watchlist, {count} days x {sum(map(len, WATCHLIST.values()))} symbols ...",
+        flush=True,
+    )
     seconds = market_data_cli(env, "backfill-watchlist", *span)
     print_steps("backfill-watchlist", latest_run(env))
     with connect(url) as conn:

@@ -42,16 +42,20 @@ from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
 from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server  # noqa: E402
 
 DAY = date(2025, 11, 25)
-WATCH = {"indices": ["SPX", "NDX", "RUT", "VIX", "DJI"], "stocks": ["SPY", "QQQ", "AAPL", "MSFT",
-         "NVDA"], "options": ["SPY", "SPX"]}  # fmt: skip
+WATCH = {
+    "indices": ["SPX", "NDX", "RUT", "VIX", "DJI"],
+    "stocks": ["SPY", "QQQ", "AAPL", "MSFT", "NVDA"],
+    "options": ["SPY", "SPX"],
+}
 FULL = GeneratorSizes(other_indices=13_500, other_stocks=8_000, contracts_per_underlying=2_000)
 QUICK = GeneratorSizes()
 
 
 def in_subprocess(code: str) -> dict:
     """Run a step in a fresh interpreter, so its peak RSS is its own."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -107,12 +111,20 @@ def load_table(n_rows: int) -> pa.Table:
     minute = pc.subtract(index, pc.multiply(pc.divide(index, per_symbol), per_symbol))
     ts = pc.add(pc.multiply(minute, 60_000), window.start_ms + 4 * 3_600_000)
     price = pc.add(pc.cast(minute, pa.float64()), 100.25)
-    table = pa.table({
-        "symbol": symbol, "underlying": symbol, "timestamp": ts, "open": price,
-        "high": pc.add(price, 1.0), "low": pc.subtract(price, 1.0), "close": price,
-        "volume": pc.cast(minute, pa.float64()), "vwap": pa.nulls(len(index), pa.float64()),
-        "transactions": pc.cast(minute, pa.int32()),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "symbol": symbol,
+            "underlying": symbol,
+            "timestamp": ts,
+            "open": price,
+            "high": pc.add(price, 1.0),
+            "low": pc.subtract(price, 1.0),
+            "close": price,
+            "volume": pc.cast(minute, pa.float64()),
+            "vwap": pa.nulls(len(index), pa.float64()),
+            "transactions": pc.cast(minute, pa.int32()),
+        }
+    )
     return table.cast(BARS_SCHEMA)
 
 
@@ -180,7 +192,7 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
         FlatFilesResource,
         RestApiResource,
         WarehouseResource,
-    )  # fmt: skip
+    )
     from market_data.warehouse.db import connect
     from market_data.warehouse.watchlist import add_to_watchlist
 
@@ -189,18 +201,25 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
             for s in symbols:
                 add_to_watchlist(conn, s, include_options=s in WATCH["options"])
     resources = {
-        "flat_files": FlatFilesResource(endpoint_url=s3_endpoint, bucket=bucket, access_key="b",
-                                        secret_key="b", landing_dir=str(work / "e2e-landing")),
+        "flat_files": FlatFilesResource(
+            endpoint_url=s3_endpoint,
+            bucket=bucket,
+            access_key="b",
+            secret_key="b",
+            landing_dir=str(work / "e2e-landing"),
+        ),
         "warehouse": WarehouseResource(database_url=url),
         "bar_store": BarStoreResource(root=str(work / "e2e-bars")),
         "rest_api": RestApiResource(),
-    }  # fmt: skip
+    }
     started = time.perf_counter()
     result = materialize(
-        [*DATASET_ASSETS, historical_bars], partition_key=DAY.isoformat(), resources=resources,
+        [*DATASET_ASSETS, historical_bars],
+        partition_key=DAY.isoformat(),
+        resources=resources,
         instance=DagsterInstance.ephemeral(),
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )  # fmt: skip
+    )
     assert result.success
     return time.perf_counter() - started
 
@@ -211,10 +230,19 @@ class Target:
     measured: str
     wanted: str
     holds: bool
+    # A speed or memory target means something on real-size files only; a count of files
+    # or rows (nothing downloaded twice) holds at any size.
+    size_bound: bool = True
+
+    def verdict(self, quick: bool) -> str:
+        if quick and self.size_bound:
+            return "n/a (small files)"
+        return "yes" if self.holds else "NO"
 
 
-def one_day(client, bucket: str, endpoint: str, url: str, work: Path, sizes: GeneratorSizes,
-            quick: bool) -> list[Target]:  # fmt: skip
+def one_day(
+    client, bucket: str, endpoint: str, url: str, work: Path, sizes: GeneratorSizes, quick: bool
+) -> list[Target]:
     """One day of each dataset: download, parse against gunzip, load against COPY, end to end."""
     from market_data.sources.flat_files import fetch_day_file
 
@@ -228,24 +256,53 @@ def one_day(client, bucket: str, endpoint: str, url: str, work: Path, sizes: Gen
         client.upload_file(str(source), bucket, dataset.key(DAY))
         landed = fetch_day_file(client, bucket, dataset.key(DAY), work / "landing")
         floor = timed_decompress(landed.path)
-        parsed = in_subprocess(PARSE_STEP.format(
-            repo=str(REPO), name=name, path=str(landed.path), day=DAY.isoformat(),
-            watch=sorted(WATCH[name]), out=str(work / f"{name}.parquet")))  # fmt: skip
+        parsed = in_subprocess(
+            PARSE_STEP.format(
+                repo=str(REPO),
+                name=name,
+                path=str(landed.path),
+                day=DAY.isoformat(),
+                watch=sorted(WATCH[name]),
+                out=str(work / f"{name}.parquet"),
+            )
+        )
         mb = landed.size / 1e6
         fastest = min(v for k, v in floor.items() if k in ("zlib", "isal"))
-        measured[name] = {"parse_vs_gunzip": fastest / parsed["seconds"],
-                          "peak_rss_mib": parsed["peak_rss_mib"], "gz_bytes": landed.size}  # fmt: skip
-        rows.append((
-            name, f"{mb:,.1f} MB gz / {floor['bytes'] / 1e6:,.0f} MB",
-            f"{mb / landed.seconds:,.0f} MB/s", f"{floor['zlib']:.2f}s",
-            f"{floor.get('isal', float('nan')):.2f}s", f"{parsed['seconds']:.2f}s",
-            f"{parsed['rows_read'] / parsed['seconds']:,.0f}",
-            f"{fastest / parsed['seconds']:.0%}", f"{parsed['rows_kept']:,}",
-            f"{parsed['peak_rss_mib']:,.0f} MiB",
-        ))  # fmt: skip
+        measured[name] = {
+            "parse_vs_gunzip": fastest / parsed["seconds"],
+            "peak_rss_mib": parsed["peak_rss_mib"],
+            "gz_bytes": landed.size,
+        }
+        rows.append(
+            (
+                name,
+                f"{mb:,.1f} MB gz / {floor['bytes'] / 1e6:,.0f} MB",
+                f"{mb / landed.seconds:,.0f} MB/s",
+                f"{floor['zlib']:.2f}s",
+                f"{floor.get('isal', float('nan')):.2f}s",
+                f"{parsed['seconds']:.2f}s",
+                f"{parsed['rows_read'] / parsed['seconds']:,.0f}",
+                f"{fastest / parsed['seconds']:.0%}",
+                f"{parsed['rows_kept']:,}",
+                f"{parsed['peak_rss_mib']:,.0f} MiB",
+            )
+        )
         print(f"  {name}: generated in {generated:.1f}s", flush=True)
-    print_table(("dataset", "size", "download", "zlib", "isal", "parse+filter", "rows read/s",
-                 "vs fastest gunzip", "rows kept", "peak RSS"), rows)  # fmt: skip
+    print_table(
+        (
+            "dataset",
+            "size",
+            "download",
+            "zlib",
+            "isal",
+            "parse+filter",
+            "rows read/s",
+            "vs fastest gunzip",
+            "rows kept",
+            "peak RSS",
+        ),
+        rows,
+    )
 
     loads = measure_loads(url, load_table(50_000 if quick else 1_000_000))
     r, fresh, reload = (
@@ -255,28 +312,54 @@ def one_day(client, bucket: str, endpoint: str, url: str, work: Path, sizes: Gen
     )
     batches = loads["row_batches"] / loads["ours_fresh"]
     print_table(
-        ("load of", "rows", "raw COPY", "ours (fresh day)", "ours (reload)", "row batches",
-         "fresh/COPY", "reload/COPY", "fresh/batches"),
-        [("one day", f"{r:,}", f"{r / loads['raw_copy']:,.0f}/s",
-          f"{r / loads['ours_fresh']:,.0f}/s", f"{r / loads['ours_reload']:,.0f}/s",
-          f"{r / loads['row_batches']:,.0f}/s", f"{fresh:.0%}", f"{reload:.0%}",
-          f"{batches:.1f}x")],
-    )  # fmt: skip
+        (
+            "load of",
+            "rows",
+            "raw COPY",
+            "ours (fresh day)",
+            "ours (reload)",
+            "row batches",
+            "fresh/COPY",
+            "reload/COPY",
+            "fresh/batches",
+        ),
+        [
+            (
+                "one day",
+                f"{r:,}",
+                f"{r / loads['raw_copy']:,.0f}/s",
+                f"{r / loads['ours_fresh']:,.0f}/s",
+                f"{r / loads['ours_reload']:,.0f}/s",
+                f"{r / loads['row_batches']:,.0f}/s",
+                f"{fresh:.0%}",
+                f"{reload:.0%}",
+                f"{batches:.1f}x",
+            )
+        ],
+    )
     seconds = end_to_end(endpoint, bucket, url, work)
-    print(f"\nend to end, one partition (3 datasets, {sum(map(len, WATCH.values()))} "
-          f"watchlist entries) through Dagster: {seconds:.2f}s")  # fmt: skip
+    print(
+        f"\nend to end, one partition (3 datasets, {sum(map(len, WATCH.values()))} "
+        f"watchlist entries) through Dagster: {seconds:.2f}s"
+    )
 
     largest = max(measured, key=lambda name: measured[name]["gz_bytes"])
     rss = measured[largest]["peak_rss_mib"]
     parse = measured["indices"]["parse_vs_gunzip"]
     return [
-        Target("parse + filter of indices vs fastest gunzip", f"{parse:.0%}", ">= 50%", parse >= 0.5),
+        Target(
+            "parse + filter of indices vs fastest gunzip", f"{parse:.0%}", ">= 50%", parse >= 0.5
+        ),
         Target("load, fresh day vs raw COPY", f"{fresh:.0%}", ">= 60%", fresh >= 0.6),
         Target("load, fresh day vs row batches", f"{batches:.1f}x", ">= 4x", batches >= 4),
         Target("load, reload vs raw COPY", f"{reload:.0%}", ">= 40%", reload >= 0.4),
-        Target(f"peak RSS parsing the largest file ({largest})", f"{rss:,.0f} MiB", "<= 1024 MiB",
-               rss <= 1024),
-    ]  # fmt: skip
+        Target(
+            f"peak RSS parsing the largest file ({largest})",
+            f"{rss:,.0f} MiB",
+            "<= 1024 MiB",
+            rss <= 1024,
+        ),
+    ]
 
 
 def main() -> int:
@@ -294,41 +377,81 @@ def main() -> int:
         cluster.start()
         endpoint = s3.start()
         url = cluster.ensure_database("bench")
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                              **LOCAL_CREDENTIALS)  # fmt: skip
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", **LOCAL_CREDENTIALS
+        )
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         client.create_bucket(Bucket=bucket)
 
-        print(f"market-data bench ({'quick' if args.quick else 'full'}) on {platform.node()}, "
-              f"{os.cpu_count()} cores, {date.today()}", flush=True)  # fmt: skip
+        print(
+            f"market-data bench ({'quick' if args.quick else 'full'}) on {platform.node()}, "
+            f"{os.cpu_count()} cores, {date.today()}",
+            flush=True,
+        )
         targets: list[Target] = []
         if not args.backfill_only:
             targets += one_day(client, bucket, endpoint, url, work, sizes, quick=args.quick)
         print()
         backfill = run_backfill(client, bucket, endpoint, url, work, DAY, backfill_days, sizes)
         print_table(
-            ("backfill", "files", "size", "seconds", "MB/s", "rows loaded",
-             f"+{ADDED_SYMBOL}: seconds", "downloads", "rows read (indices/stocks)", "rows added"),
-            [(f"{backfill.days} days x 10 symbols", f"{backfill.files}",
-              f"{backfill.bytes / 1e9:.2f} GB", f"{backfill.seconds:.1f}",
-              f"{backfill.bytes / 1e6 / backfill.seconds:,.0f}", f"{backfill.rows:,}",
-              f"{backfill.added_seconds:.1f}", f"{backfill.added_downloads}",
-              f"{backfill.added_rows_read['indices']:,} / {backfill.added_rows_read['stocks']:,}",
-              f"{backfill.added_rows:,}")],
-        )  # fmt: skip
+            (
+                "backfill",
+                "files",
+                "size",
+                "seconds",
+                "MB/s",
+                "rows loaded",
+                f"+{ADDED_SYMBOL}: seconds",
+                "downloads",
+                "rows read (indices/stocks)",
+                "rows added",
+            ),
+            [
+                (
+                    f"{backfill.days} days x 10 symbols",
+                    f"{backfill.files}",
+                    f"{backfill.bytes / 1e9:.2f} GB",
+                    f"{backfill.seconds:.1f}",
+                    f"{backfill.bytes / 1e6 / backfill.seconds:,.0f}",
+                    f"{backfill.rows:,}",
+                    f"{backfill.added_seconds:.1f}",
+                    f"{backfill.added_downloads}",
+                    f"{backfill.added_rows_read['indices']:,} / {backfill.added_rows_read['stocks']:,}",
+                    f"{backfill.added_rows:,}",
+                )
+            ],
+        )
         targets += [
-            Target(f"{backfill.days} days x 10 symbols, S3 to historical_bars",
-                   f"{backfill.seconds:.0f} s", "<= 120 s", backfill.seconds <= 120),
-            Target(f"+{ADDED_SYMBOL} over {backfill.days} days: files downloaded again",
-                   f"{backfill.added_downloads}", "0", backfill.added_downloads == 0),
-            Target(f"+{ADDED_SYMBOL} over {backfill.days} days: indices rows parsed",
-                   f"{backfill.added_rows_read['indices']:,}", "0 (a stock)",
-                   backfill.added_rows_read["indices"] == 0),
-        ]  # fmt: skip
-        print_table(("target", "measured", "target", "holds"),
-                    [(t.name, t.measured, t.wanted, "yes" if t.holds else "NO") for t in targets])  # fmt: skip
+            Target(
+                f"{backfill.days} days x 10 symbols, S3 to historical_bars",
+                f"{backfill.seconds:.0f} s",
+                "<= 120 s",
+                backfill.seconds <= 120,
+            ),
+            Target(
+                f"+{ADDED_SYMBOL} over {backfill.days} days: files downloaded again",
+                f"{backfill.added_downloads}",
+                "0",
+                backfill.added_downloads == 0,
+                size_bound=False,
+            ),
+            Target(
+                f"+{ADDED_SYMBOL} over {backfill.days} days: indices rows parsed",
+                f"{backfill.added_rows_read['indices']:,}",
+                "0 (a stock)",
+                backfill.added_rows_read["indices"] == 0,
+                size_bound=False,
+            ),
+        ]
+        print_table(
+            ("target", "measured", "target", "holds"),
+            [(t.name, t.measured, t.wanted, t.verdict(args.quick)) for t in targets],
+        )
         if args.quick:
-            print("(quick run: small files, so the figures only show that every step works)")
+            print(
+                "(quick run: small files, so speed and memory targets are not judged; "
+                "the figures show that every step works)"
+            )
     finally:
         s3.stop()
         cluster.stop()

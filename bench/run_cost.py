@@ -42,8 +42,11 @@ RSS_LIMIT_MIB = 1024
 
 def clean_env(home: Path) -> dict[str, str]:
     """The environment of a user with nothing configured but the benchmark's home."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MASSIVE_", "DAGSTER_", "MARKET_DATA_", "DATABASE_URL"))}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MASSIVE_", "DAGSTER_", "MARKET_DATA_", "DATABASE_URL"))
+    }
     return env | {"MARKET_DATA_HOME": str(home)}
 
 
@@ -57,8 +60,14 @@ def measured(command: list[str], env: dict[str, str], log: Path) -> tuple[float,
         "seconds = time.perf_counter() - started\n"
         "print(done.returncode, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper], env=env, cwd=REPO, check=True,
-                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     code, seconds, rss_kib = int(out[0]), float(out[1]), int(out[2])
     if code:
         tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
@@ -71,8 +80,12 @@ def import_floor(env: dict[str, str]) -> float:
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-W", "ignore", "-c", "import market_data.definitions"],
-                       env=env, cwd=REPO, check=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", "import market_data.definitions"],
+            env=env,
+            cwd=REPO,
+            check=True,
+        )
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -85,8 +98,13 @@ def put_real_size_day(home: Path, endpoint: str) -> int:
     from market_data.local.s3 import LOCAL_CREDENTIALS
 
     cache = settings.bench_cache() / "run_cost"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          config=Config(signature_version="s3v4"), **LOCAL_CREDENTIALS)  # fmt: skip
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+        **LOCAL_CREDENTIALS,
+    )
     total = 0
     for name in ("indices", "stocks", "options"):
         dataset = DATASETS[name]
@@ -94,8 +112,9 @@ def put_real_size_day(home: Path, endpoint: str) -> int:
         if not path.exists():
             print(f"  generating the real-size {name} file (once) ...", flush=True)
             generate_day_file(dataset, SESSION_DAY, path, FULL)
-        client.upload_file(str(path), settings.massive_s3_bucket(), dataset.key(SESSION_DAY),
-                           Config=SINGLE_PUT)  # fmt: skip
+        client.upload_file(
+            str(path), settings.massive_s3_bucket(), dataset.key(SESSION_DAY), Config=SINGLE_PUT
+        )
         total += path.stat().st_size
     return total
 
@@ -128,21 +147,45 @@ def main() -> int:
         floor = import_floor(env)
         dagster = str(Path(sys.executable).with_name("dagster"))
         rows, targets = [], []
-        for label, day in ((f"{WEEKEND} (no session, no file)", WEEKEND),
-                           (f"{SESSION_DAY} ({size})", SESSION_DAY)):  # fmt: skip
-            command = [dagster, "asset", "materialize", "-m", "market_data.definitions",
-                       "--select", "*historical_bars", "--partition", day.isoformat()]  # fmt: skip
+        for label, day in (
+            (f"{WEEKEND} (no session, no file)", WEEKEND),
+            (f"{SESSION_DAY} ({size})", SESSION_DAY),
+        ):
+            command = [
+                dagster,
+                "asset",
+                "materialize",
+                "-m",
+                "market_data.definitions",
+                "--select",
+                "*historical_bars",
+                "--partition",
+                day.isoformat(),
+            ]
             seconds, rss = measured(command, env, home / f"materialize-{day}.log")
             ratio = seconds / floor
             rows.append((label, f"{seconds:.1f} s", f"{ratio:.1f}x", f"{rss:,.0f} MiB"))
             if day == WEEKEND:  # no data work: the whole wall time is the run's fixed cost
-                targets.append(("fixed cost of a run (an empty partition) / import",
-                                f"{ratio:.1f}x", f"<= {FIXED_COST_LIMIT:.0f}x",
-                                "yes" if ratio <= FIXED_COST_LIMIT else "missed"))  # fmt: skip
-            targets.append((f"one partition, {label}: peak RSS", f"{rss:,.0f} MiB",
-                            f"<= {RSS_LIMIT_MIB} MiB", "yes" if rss <= RSS_LIMIT_MIB else "missed"))  # fmt: skip
+                targets.append(
+                    (
+                        "fixed cost of a run (an empty partition) / import",
+                        f"{ratio:.1f}x",
+                        f"<= {FIXED_COST_LIMIT:.0f}x",
+                        "yes" if ratio <= FIXED_COST_LIMIT else "missed",
+                    )
+                )
+            targets.append(
+                (
+                    f"one partition, {label}: peak RSS",
+                    f"{rss:,.0f} MiB",
+                    f"<= {RSS_LIMIT_MIB} MiB",
+                    "yes" if rss <= RSS_LIMIT_MIB else "missed",
+                )
+            )
         print(f"\nimport market_data.definitions (fresh interpreter, best of 3): {floor:.2f} s")
-        print_table(("dagster asset materialize --partition", "wall", "vs import", "peak RSS"), rows)
+        print_table(
+            ("dagster asset materialize --partition", "wall", "vs import", "peak RSS"), rows
+        )
         print_table(("target", "measured", "wanted", "holds"), targets)
     finally:
         stop_embedded(home)

@@ -1,8 +1,9 @@
-"""The ``market-data`` command line (the existing deployments' commands, kept).
+"""The ``market-data`` command line: the existing deployments' commands, kept by name.
 
 Every command that changes data runs as a Dagster run on the project's instance, so
-it shows in the UI's history, and prints its progress here: ``[i/n]`` per day with
-rows and timings. A failure ends with a one-line reason per failed step and exit 1.
+it shows in the UI's history, and shows its progress here (``terminal.RunProgress``):
+a bar per step on a terminal, one line per day in a pipe. A failure ends with a
+one-line reason per failed step and exit 1.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from market_data import settings
@@ -30,6 +32,20 @@ DEMO_WATCHLIST = (("SPX", False), ("NDX", False), ("SPY", True), ("QQQ", False))
 USES_THE_SERVERS = frozenset(
     {"download", "parse", "backfill", "backfill-watchlist", "verify", "cleanup", "demo", "ui"}
 )
+
+
+# What `market-data --help` opens with: for a person at a terminal, not the module's docstring.
+HELP = """\
+Keeps 1-minute bars from Massive.com's flat files complete and fresh in PostgreSQL.
+
+Each command that changes data runs through Dagster (it shows in the UI's history) and
+shows a progress bar per step; in a pipe or a log, one line per day. A failed step
+ends with one line saying why, and exit status 1.
+
+With no DATABASE_URL and no Massive credentials, the commands start a local PostgreSQL
+and a local S3 server holding generated day files under MARKET_DATA_HOME (./.market_data)
+and leave them running for the UI; `market-data stop` stops them.
+"""
 
 
 class UsageError(ConfigurationError):
@@ -56,7 +72,10 @@ def _symbols(text: str) -> list[str]:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -102,19 +121,30 @@ def run_job(
 
     from market_data.definitions import defs
     from market_data.instance import get_instance
+    from market_data.terminal import RunProgress
 
     run_tags = dict(tags or {})
     if days:
         start, end = days
         run_tags |= {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
         print(f"{job_name}: {start} … {end} ({(end - start).days + 1} days)")
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=get_instance(),
-        tags=run_tags,
-        asset_selection=[AssetKey(a) for a in assets] if assets else None,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}} | (run_config or {}),
-        raise_on_error=False,
-    )
+    # --verbose: Dagster's own log lines; otherwise a bar per step (plain lines in a pipe).
+    verbose = log.isEnabledFor(logging.DEBUG)
+    instance = get_instance()
+    progress = RunProgress(live=False if verbose else None)
+    if not verbose:
+        progress.listen(instance)
+    console_level = "DEBUG" if verbose else "CRITICAL"
+    with progress:
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            run_id=progress.run_id,
+            tags=run_tags,
+            asset_selection=[AssetKey(a) for a in assets] if assets else None,
+            run_config={"loggers": {"console": {"config": {"log_level": console_level}}}}
+            | (run_config or {}),
+            raise_on_error=False,
+        )
     print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     for event in result.all_events:
         if event.is_step_failure and event.step_key:
@@ -203,7 +233,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from market_data.verify import print_report
 
     with _warehouse().connection() as conn:
-        return print_report(conn, symbols=args.symbols, sessions=args.days)
+        return print_report(conn, symbols=args.symbols, sessions=args.days, plot=args.plot)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -218,8 +248,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ok = run_job("historical_bars_job", days=(DEMO_START, DEMO_END))
     with _warehouse().connection() as conn:
         print_row_counts(conn)
-    print("\nOpen the UI with: market-data ui   (or make ui)")
+    _print_what_is_left_running()
     return 0 if ok else 1
+
+
+def _own_command() -> str:
+    """How to type ``market-data`` here: the bare name if PATH finds this one, else its path."""
+    import shutil
+
+    script = Path(sys.executable).parent / "market-data"
+    if shutil.which("market-data") == str(script):
+        return "market-data"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def _print_what_is_left_running() -> None:
+    """The demo's last lines: where to look next, and what still runs and how to stop it."""
+    from market_data.local.embedded import running_embedded
+
+    command = _own_command()
+    print(f"\nOpen the UI:  {command} ui     (or: make ui)")
+    running = running_embedded()
+    if running:
+        print("Still running, for the UI and the next commands: " + "; ".join(running))
+        print(f"Stop them:    {command} stop   (or: make stop)")
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -236,14 +291,56 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
 
     channels = channels_from_settings()
     if not channels:
-        print("no alert channel configured: set MARKET_DATA_ALERT_WEBHOOK_URL, "
-              "MARKET_DATA_ALERT_SLACK_TOKEN + _CHANNEL or MARKET_DATA_ALERT_SMTP_URL + "
-              "MARKET_DATA_ALERT_EMAIL_TO (README, Alerts)", file=sys.stderr)  # fmt: skip
+        print(
+            "no alert channel configured: set MARKET_DATA_ALERT_WEBHOOK_URL, "
+            "MARKET_DATA_ALERT_SLACK_TOKEN + _CHANNEL or MARKET_DATA_ALERT_SMTP_URL + "
+            "MARKET_DATA_ALERT_EMAIL_TO (README, Alerts)",
+            file=sys.stderr,
+        )
         return 1
     results = send_trial(channels, settings.ui_url())
     for where, reason in results:
         print(f"{where}: {reason or 'delivered'}")
     return 1 if any(reason for _, reason in results) else 0
+
+
+def cmd_bars(args: argparse.Namespace) -> int:
+    """Bars to CSV or Parquet (only reads: not a Dagster run); a bad request is one line, exit 2."""
+    from market_data.read import bars_arrow
+    from market_data.read.export import FORMATS, write_bars
+
+    if args.format not in FORMATS:
+        print(
+            f"market-data bars: --format must be csv or parquet, not {args.format!r}",
+            file=sys.stderr,
+        )
+        return 2
+    url = settings.read_database_url()
+    if url is None:  # the embedded cluster alone: a read needs no S3 server
+        from market_data.local.embedded import DATA_DATABASE
+        from market_data.local.postgres import ensure_embedded_postgres
+
+        url = ensure_embedded_postgres(settings.home(), DATA_DATABASE)
+    try:
+        table = bars_arrow(
+            args.symbols,
+            args.start,
+            args.end,
+            timeframe=args.timeframe,
+            session=args.session,
+            adjust=args.adjust,
+            database_url=url,
+        )
+    except ValueError as error:
+        print(f"market-data bars: {error}", file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "wb") as sink:
+            write_bars(table, sink, args.format)
+    else:
+        write_bars(table, sys.stdout.buffer, args.format)
+        sys.stdout.buffer.flush()
+    return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -253,15 +350,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="market-data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="market-data", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging and tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_range(p: argparse.ArgumentParser, what: str = "days") -> None:
         p.add_argument("--start", "--startDate", type=_day, help=f"first of the {what}, YYYY-MM-DD")
-        p.add_argument("--end", "--endDate", type=_day,
-                       help="last day, YYYY-MM-DD (default: yesterday, New York)")  # fmt: skip
+        p.add_argument(
+            "--end",
+            "--endDate",
+            type=_day,
+            help="last day, YYYY-MM-DD (default: yesterday, New York)",
+        )
         p.add_argument("--days", type=_positive, help="the last N days up to --end")
 
     dataset_help = "indices, stocks, options, or all"
@@ -286,13 +388,23 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("backfill-watchlist", help="backfill every watchlist symbol")
     add_range(watch)
     watch.add_argument("--cleanup", action="store_true", help="run retention afterwards")
-    watch.add_argument("--retention-days", type=_positive, default=365,
-                       help="retention for --cleanup (default 365)")  # fmt: skip
+    watch.add_argument(
+        "--retention-days",
+        type=_positive,
+        default=365,
+        help="retention for --cleanup (default 365)",
+    )
     watch.set_defaults(func=cmd_backfill_watchlist)
 
     verify = commands.add_parser("verify", help="row counts and bars per day against the calendar")
     verify.add_argument("--symbols", type=_symbols, help="only these symbols")
     verify.add_argument("--days", type=_positive, default=10, help="sessions to show (default 10)")
+    verify.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PATH",
+        help="write the coverage heatmap PNG here (default: MARKET_DATA_HOME/reports/coverage.png)",
+    )
     verify.set_defaults(func=cmd_verify)
 
     cleanup = commands.add_parser("cleanup", help="retention: remove data older than N days")
@@ -308,6 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
     ui.add_argument("--port", type=int, default=3000, help="port to listen on")
     ui.set_defaults(func=cmd_ui)
+
+    read = commands.add_parser("bars", help="read bars: any timeframe and session, CSV or Parquet")
+    read.add_argument("--symbols", required=True, help="e.g. SPY,SPX or an OCC option ticker")
+    read.add_argument("--start", required=True, help="first day, YYYY-MM-DD (New York)")
+    read.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
+    read.add_argument("--timeframe", default="1min", help="1min, 5min, 15min, 30min, 1h or 1d")
+    read.add_argument("--session", default="all", help="regular, extended or all")
+    read.add_argument("--adjust", default="none", help="none, splits or all")
+    read.add_argument("--format", default="csv", help="csv (default) or parquet")
+    read.add_argument("--output", help="file to write (default: standard output)")
+    read.set_defaults(func=cmd_bars)
 
     alerts = commands.add_parser("alerts", help="alert channels (README, Alerts)")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")

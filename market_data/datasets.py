@@ -269,10 +269,30 @@ ALL_DATASETS: dict[str, Dataset] = {**DATASETS, **UTC_DATASETS}
 # Indices a bare watchlist symbol most likely means; anything else is taken as a stock.
 KNOWN_INDICES = frozenset(
     {
-        "SPX", "NDX", "RUT", "VIX", "DJI", "OEX", "XSP", "XND", "DJX", "COMP", "NYA",
-        "RUA", "RUI", "MID", "SML", "SOX", "VVIX", "VXN", "RVX", "NDXT", "XAU", "OSX",
+        "SPX",
+        "NDX",
+        "RUT",
+        "VIX",
+        "DJI",
+        "OEX",
+        "XSP",
+        "XND",
+        "DJX",
+        "COMP",
+        "NYA",
+        "RUA",
+        "RUI",
+        "MID",
+        "SML",
+        "SOX",
+        "VVIX",
+        "VXN",
+        "RVX",
+        "NDXT",
+        "XAU",
+        "OSX",
     }
-)  # fmt: skip
+)
 
 
 def infer_asset_class(symbol: str) -> AssetClass:

@@ -5,6 +5,7 @@ from dagster import Definitions
 from market_data.defs.alert_sensors import ALERT_SENSORS, alert_channels_from_env
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.checks import bar_sanity_check, missing_bars
+from market_data.defs.daily_bars import daily_bars
 from market_data.defs.executors import run_executor
 from market_data.defs.jobs import bars_job, day_files_job, historical_bars_job, retention_job
 from market_data.defs.resources import resources_from_env
@@ -12,7 +13,7 @@ from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_re
 from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill
 
 defs = Definitions(
-    assets=[*DATASET_ASSETS, historical_bars],
+    assets=[*DATASET_ASSETS, historical_bars, daily_bars],
     asset_checks=[missing_bars, bar_sanity_check],
     jobs=[historical_bars_job, day_files_job, bars_job, retention_job],
     schedules=[daily_after_close, weekly_bulk, weekly_retention],

@@ -87,8 +87,12 @@ def bar_sanity(conn: psycopg.Connection, day: date) -> dict[str, int]:
         (window.start_ms, window.end_ms),
     ).fetchone()
     bars, ohlc, volume, misaligned = row if row else (0, 0, 0, 0)
-    return {"bars": bars, "ohlc_inconsistent": ohlc, "negative_volume": volume,
-            "not_on_a_minute": misaligned}  # fmt: skip
+    return {
+        "bars": bars,
+        "ohlc_inconsistent": ohlc,
+        "negative_volume": volume,
+        "not_on_a_minute": misaligned,
+    }
 
 
 def coverage_shares(
@@ -99,13 +103,24 @@ def coverage_shares(
     return [[by_day[d][s].share if by_day[d][s].expected else None for d in days] for s in symbols]
 
 
-def heatmap_markdown(png: bytes, symbols: list[str], days: list[date]) -> str:
-    """The heatmap inline (a data URI), with its axes spelled out beneath."""
-    import base64
-
-    encoded = base64.b64encode(png).decode()
-    span = f"{days[0]} … {days[-1]}" if days else ""
-    return (
-        f"![coverage](data:image/png;base64,{encoded})\n\n"
-        f"rows: {', '.join(symbols)}; columns: {span}; green complete, amber partial, red empty"
-    )
+def day_closes(
+    conn: psycopg.Connection, day: date, symbols: list[str], timeframe: str = "1m"
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each symbol's bar starts (epoch ms) and closes over the New York day, for its chart."""
+    window = day_window(day)
+    rows = conn.execute(
+        'SELECT symbol, "timestamp", close FROM historical_bars WHERE symbol = ANY(%s)'
+        ' AND timeframe = %s AND "timestamp" >= %s AND "timestamp" < %s'
+        ' ORDER BY symbol, "timestamp"',
+        (symbols, timeframe, window.start_ms, window.end_ms),
+    ).fetchall()
+    found: dict[str, list[tuple[int, float]]] = {s: [] for s in symbols}
+    for symbol, ts, close in rows:
+        found[symbol].append((ts, close))
+    return {
+        symbol: (
+            np.array([ts for ts, _ in bars], dtype=np.int64),
+            np.array([close for _, close in bars], dtype=float),
+        )
+        for symbol, bars in found.items()
+    }

@@ -224,3 +224,12 @@ def alert_email_to() -> list[str]:
 def ui_url() -> str:
     """``MARKET_DATA_UI_URL``: the Dagster UI that alert links point into."""
     return get("MARKET_DATA_UI_URL") or DEFAULT_UI_URL
+
+
+# -- Reading bars (market_data.read, market-data bars) -----------------------------------
+
+
+def read_database_url() -> str | None:
+    """``MARKET_DATA_READ_URL`` (a backtest's read-only login), else ``DATABASE_URL``; None
+    for the embedded cluster."""
+    return get("MARKET_DATA_READ_URL") or database_url()

@@ -4,20 +4,27 @@ One long-lived code server serves the definitions to both (a ``grpc_server``
 workspace): with a plain module workspace the daemon would start a new code server
 every minute. All three run in their own sessions with default signal handling, so
 Ctrl-C (or SIGTERM) stops them cleanly.
+
+Their output (Dagster's warnings, ticks and every run's DEBUG events) goes to
+``MARKET_DATA_HOME/logs/ui.log``; the terminal keeps the URL, each warning once and
+the errors (``UiLogFilter``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from market_data import settings
 from market_data.errors import LocalServerError
 from market_data.instance import REPO_ROOT, prepare_dagster_home
 
@@ -26,6 +33,52 @@ READY_TIMEOUT_SECONDS = 120
 
 class UiError(LocalServerError):
     """The webserver or daemon could not be started."""
+
+
+# Dagster's log lines: "2026-11-28 10:00:00 -0500 - dagster.daemon - WARNING - message";
+# Python's warnings: "/path/module.py:12: BetaWarning: message".
+LOG_LINE = re.compile(r" - (?P<level>WARNING|ERROR|CRITICAL) - (?P<message>.*)$")
+PYTHON_WARNING = re.compile(r"^\S+:\d+: (?P<level>\w*Warning): (?P<message>.*)$")
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # Dagster colours its level names
+
+
+class UiLogFilter:
+    """Which lines of the Dagster processes' log reach the terminal: errors, and each
+    warning once (a warning repeats on every tick; numbers and ids do not make it new)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def __call__(self, line: str) -> str | None:
+        line = COLOUR.sub("", line)
+        match = LOG_LINE.search(line) or PYTHON_WARNING.match(line)
+        if match is None:
+            return None
+        level, message = match["level"], match["message"].strip()
+        if level in ("ERROR", "CRITICAL"):
+            return f"{level}: {message}"
+        key = re.sub(r"[0-9a-f]{8,}|\d+", "#", message)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        return f"{level}: {message}"
+
+
+def log_path() -> Path:
+    return settings.home() / "logs" / "ui.log"
+
+
+def _follow(path: Path, keep: UiLogFilter, stop: threading.Event) -> None:
+    """Print the lines ``keep`` keeps as the Dagster processes append them to ``path``."""
+    with path.open(encoding="utf-8", errors="replace") as log:
+        while not stop.is_set():
+            line = log.readline()
+            if not line:
+                time.sleep(0.3)
+                continue
+            shown = keep(line.rstrip("\n"))
+            if shown:
+                print(shown, file=sys.stderr, flush=True)
 
 
 def port_is_taken(host: str, port: int) -> bool:
@@ -73,8 +126,10 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 def serve(host: str, port: int) -> int:
     """Run until Ctrl-C (or until one of the processes exits), then stop all of them."""
     if port_is_taken(host, port):
-        print(f"market-data ui: port {port} on {host} is taken; choose another with --port",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"market-data ui: port {port} on {host} is taken; choose another with --port",
+            file=sys.stderr,
+        )
         return 1
     # Started from a script with `&`, SIGINT may be ignored: restore Ctrl-C, and treat
     # SIGTERM the same, so the children are always stopped.
@@ -89,24 +144,51 @@ def serve(host: str, port: int) -> int:
         f"      port: {code_port}\n      location_name: market_data\n"
     )
     env = os.environ.copy()
+    log = log_path()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log.open("w")  # this session's log; the children write to it directly
+    stop_following = threading.Event()
+    threading.Thread(target=_follow, args=(log, UiLogFilter(), stop_following), daemon=True).start()
 
     def start(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([str(bindir / args[0]), *args[1:]], cwd=REPO_ROOT, env=env,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            [str(bindir / args[0]), *args[1:]],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     processes: list[subprocess.Popen] = []
     try:
-        processes.append(start("dagster", "code-server", "start", "-h", "127.0.0.1",
-                               "-p", str(code_port), "-m", "market_data.definitions",
-                               "--location-name", "market_data"))  # fmt: skip
+        processes.append(
+            start(
+                "dagster",
+                "code-server",
+                "start",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(code_port),
+                "-m",
+                "market_data.definitions",
+                "--location-name",
+                "market_data",
+            )
+        )
         _wait(lambda: port_is_taken("127.0.0.1", code_port), "the code server", processes)
-        processes.append(start("dagster-webserver", "-w", str(workspace), "-h", host,
-                               "-p", str(port)))  # fmt: skip
+        processes.append(
+            start("dagster-webserver", "-w", str(workspace), "-h", host, "-p", str(port))
+        )
         processes.append(start("dagster-daemon", "run", "-w", str(workspace)))
         url = f"http://{host}:{port}"
         _wait(lambda: _answers(f"{url}/server_info"), "the webserver", processes)
-        print(f"Dagster UI: {url}   (Ctrl-C stops the webserver, the daemon and the code server)",
-              flush=True)  # fmt: skip
+        print(
+            f"Dagster UI: {url}   (Ctrl-C stops the webserver, the daemon and the code server)\n"
+            f"Dagster's log: {log}   (here: warnings once, and errors)",
+            flush=True,
+        )
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         print("market-data ui: a Dagster process exited; stopping the others", file=sys.stderr)
@@ -114,7 +196,9 @@ def serve(host: str, port: int) -> int:
     except KeyboardInterrupt:
         return 0
     except UiError as error:
-        print(f"market-data ui: {error}", file=sys.stderr)
+        print(f"market-data ui: {error} (Dagster's log: {log})", file=sys.stderr)
         return 1
     finally:
         _stop(processes)
+        stop_following.set()
+        log_file.close()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 
 from market_data import settings
 from market_data.calendar import is_session
-from market_data.heatmap import write_coverage_png
-from market_data.quality import session_coverage
+from market_data.plots import calendar_days, write_coverage_heatmap
+from market_data.quality import DayCoverage, session_coverage
+from market_data.terminal import console, table
 
 # The existing deployments' verification query, unchanged.
 ROW_COUNTS = (
@@ -25,19 +27,35 @@ def print_row_counts(conn: psycopg.Connection, symbols: list[str] | None = None)
     rows = [r for r in conn.execute(ROW_COUNTS).fetchall() if not r[0].startswith("O:")]
     if symbols:
         rows = [r for r in rows if r[0] in symbols]
-    print(
-        f"\n{'symbol':<10}{'timeframe':<10}{'rows':>10}  {'oldest bar (UTC)':<26}newest bar (UTC)"
+    counts = table(
+        "symbol", "timeframe", "rows", "oldest bar (UTC)", "newest bar (UTC)", right=("rows",)
     )
     for symbol, timeframe, count, oldest, newest in rows:
-        print(f"{symbol:<10}{timeframe:<10}{count:>10,}  {oldest:%Y-%m-%d %H:%M%z}  "
-              f"{newest:%Y-%m-%d %H:%M%z}")  # fmt: skip
+        counts.add_row(
+            symbol,
+            timeframe,
+            f"{count:,}",
+            f"{oldest:%Y-%m-%d %H:%M%z}",
+            f"{newest:%Y-%m-%d %H:%M%z}",
+        )
+    out = console()
+    out.print()
+    out.print(counts)
     options = conn.execute(
         "SELECT underlying, COUNT(DISTINCT symbol), COUNT(*) FROM historical_bars"
         " WHERE dataset = 'options' GROUP BY underlying ORDER BY underlying"
     ).fetchall()
     for underlying, contracts, count in options:
         if not symbols or underlying in symbols:
-            print(f"{underlying} options: {contracts:,} contracts, {count:,} bars")
+            out.print(f"{underlying} options: {contracts:,} contracts, {count:,} bars")
+
+
+def _coverage_cell(c: DayCoverage) -> str:
+    """``bars/expected``, red when most of the session is missing, yellow for a gap."""
+    text = f"{c.bars}/{c.expected}"
+    if c.share >= 1:
+        return text
+    return f"[red]{text}[/]" if c.share < ERROR_SHARE else f"[yellow]{text}[/]"
 
 
 def _recent_sessions(count: int, until: date) -> list[date]:
@@ -53,9 +71,13 @@ def _recent_sessions(count: int, until: date) -> list[date]:
 
 
 def print_report(
-    conn: psycopg.Connection, symbols: list[str] | None = None, sessions: int = 10
+    conn: psycopg.Connection,
+    symbols: list[str] | None = None,
+    sessions: int = 10,
+    plot: Path | None = None,
 ) -> int:
-    """Print both reports; 1 when an index lacks most of a session it should have, else 0.
+    """Print both reports and write the heatmap (to ``plot``, or under MARKET_DATA_HOME);
+    1 when an index lacks most of a session it should have, else 0.
 
     Sessions are counted back from the newest bar in the table, since the table may lag.
     """
@@ -76,15 +98,17 @@ def print_report(
     days = _recent_sessions(sessions, max(last for _, _, last in spans.values()))
     chosen = sorted(spans)
     coverage = {d: {c.symbol: c for c in session_coverage(conn, d, chosen)} for d in days}
-    print(f"\nregular-session bars per day (last {len(days)} sessions)")
-    print(f"{'symbol':<10}" + "".join(f"{d:%m-%d}".rjust(9) for d in days))
+    per_day = table(
+        "symbol",
+        *(f"{d:%m-%d}" for d in days),
+        right=[f"{d:%m-%d}" for d in days],
+        title=f"regular-session bars per day (last {len(days)} sessions)",
+    )
     for symbol in chosen:
-        print(
-            f"{symbol:<10}"
-            + "".join(
-                f"{coverage[d][symbol].bars}/{coverage[d][symbol].expected}".rjust(9) for d in days
-            )
-        )
+        per_day.add_row(symbol, *(_coverage_cell(coverage[d][symbol]) for d in days))
+    out = console()
+    out.print()
+    out.print(per_day)
     # Indices are expected complete on every session inside the span they were loaded for.
     gaps = [
         coverage[d][symbol]
@@ -93,17 +117,25 @@ def print_report(
         for d in days
         if first <= d <= last and coverage[d][symbol].share < 1
     ]
-    heatmap = write_coverage_png(
-        settings.home() / "reports" / "coverage.png",
-        [[coverage[d][s].share if coverage[d][s].expected else None for d in days] for s in chosen],
+    # The heatmap spans the calendar, so weekends and holidays show between the sessions.
+    span = calendar_days(days[0], days[-1])
+    shares = [[coverage[d][s].share if d in coverage else None for d in span] for s in chosen]
+    heatmap = write_coverage_heatmap(
+        plot or settings.home() / "reports" / "coverage.png", chosen, span, shares
     )
-    print(f"\ncoverage heatmap ({', '.join(chosen)} by {days[0]} … {days[-1]}): {heatmap}")
+    out.print(
+        f"\ncoverage heatmap ({', '.join(chosen)} by {days[0]} … {days[-1]}): {heatmap}",
+        markup=False,
+        soft_wrap=True,
+    )
     errors = 0
     for c in gaps:
         level = "ERROR" if c.share < ERROR_SHARE else "WARN"
         errors += level == "ERROR"
-        print(
+        out.print(
             f"{level} {c.symbol} {c.day}: {c.expected - c.bars} of {c.expected} minutes "
-            f"missing ({c.missing_text()})"
+            f"missing ({c.missing_text()})",
+            style="red" if level == "ERROR" else "yellow",
+            markup=False,
         )
     return 1 if errors else 0

@@ -54,3 +54,21 @@ def table_rows(db, day: date):
             (window.start_ms, window.end_ms),
         ).fetchall()
     )
+
+
+def withdraw_hour(source_dir: Path, day: date, ticker: str, hour: int) -> None:
+    """Take one hour (New York) of one ticker out of the day's file: a gap the checks must
+    name, e.g. ``SPX: 60 of 390 minutes missing (11:00-11:59)``."""
+    dataset = DATASETS["indices" if ticker.startswith("I:") else "stocks"]
+    path = source_dir / dataset.key(day)
+    start_ns = (day_window(day).start_ms + hour * 3_600_000) * 1_000_000
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    kept = [
+        line
+        for line in lines
+        if not (
+            line.startswith(f"{ticker},")
+            and start_ns <= int(line.split(",")[5]) < start_ns + 3_600 * 10**9
+        )
+    ]
+    path.write_bytes(gzip.compress(("\n".join(kept) + "\n").encode()))

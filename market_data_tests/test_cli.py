@@ -10,11 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from matplotlib.image import imread
 
 from market_data.calendar import day_window, today_in_new_york
 from market_data.datasets import DATASETS
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
+from market_data.plots import HeatmapLayout
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
@@ -48,8 +50,12 @@ def cli_env(pg_cluster, s3_endpoint, tmp_path_factory):
 def cli(cli_env, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "market_data.cli", *args],
-        env=cli_env["env"], cwd=cli_env["home"], capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        env=cli_env["env"],
+        cwd=cli_env["home"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def symbols_in_table(url: str) -> set[str]:
@@ -60,10 +66,14 @@ def symbols_in_table(url: str) -> set[str]:
 def test_download_parse_backfill_verify_cleanup(cli_env):
     home, url = cli_env["home"], cli_env["url"]
 
-    done = cli(cli_env, "download", "--dataset", "indices", "--start", "2025-11-24",
-               "--end", "2025-11-26")  # fmt: skip
+    done = cli(
+        cli_env, "download", "--dataset", "indices", "--start", "2025-11-24", "--end", "2025-11-26"
+    )
     assert done.returncode == 0, done.stderr
-    assert "[3/3] indices day file 2025-11-26" in done.stderr + done.stdout
+    # In a pipe, progress is plain lines: one per day, a summary per step, no escape codes.
+    assert "[3/3] indices day file 2025-11-26" in done.stdout
+    assert "indices day file: 3/3 days, " in done.stdout and "MB/s" in done.stdout
+    assert "\x1b[" not in done.stdout + done.stderr and "━" not in done.stdout
     landed = sorted(p.name for p in (home / "landing").rglob("*.csv.gz"))
     assert landed == ["2025-11-24.csv.gz", "2025-11-25.csv.gz", "2025-11-26.csv.gz"]
 
@@ -71,8 +81,16 @@ def test_download_parse_backfill_verify_cleanup(cli_env):
     assert parsed.returncode == 0, parsed.stderr
     assert len(list((home / "bars" / "indices").rglob("*.parquet"))) == 3
 
-    backfill = cli(cli_env, "backfill", "--symbols", "SPX,NDX", "--startDate", "2025-11-24",
-                   "--endDate", "2025-11-28")  # fmt: skip
+    backfill = cli(
+        cli_env,
+        "backfill",
+        "--symbols",
+        "SPX,NDX",
+        "--startDate",
+        "2025-11-24",
+        "--endDate",
+        "2025-11-28",
+    )
     assert backfill.returncode == 0, backfill.stderr
     assert symbols_in_table(url) == {"SPX", "NDX"}
 
@@ -88,27 +106,37 @@ def test_download_parse_backfill_verify_cleanup(cli_env):
     day = day_window(date(2025, 11, 25))
     with psycopg.connect(url, autocommit=True) as conn:
         hour = day.start_ms + 11 * 3_600_000  # 11:00 ET
-        conn.execute("DELETE FROM historical_bars WHERE symbol = 'SPX' AND timestamp >= %s"
-                     " AND timestamp < %s", (hour, hour + 3_600_000))  # fmt: skip
+        conn.execute(
+            "DELETE FROM historical_bars WHERE symbol = 'SPX' AND timestamp >= %s"
+            " AND timestamp < %s",
+            (hour, hour + 3_600_000),
+        )
     warn = cli(cli_env, "verify", "--days", "4")
     assert warn.returncode == 0
     assert "WARN SPX 2025-11-25: 60 of 390 minutes missing (11:00-11:59)" in warn.stdout
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DELETE FROM historical_bars WHERE symbol = 'SPX' AND timestamp >= %s"
-                     " AND timestamp < %s", (hour, hour + 4 * 3_600_000))  # fmt: skip
-    error = cli(cli_env, "verify", "--days", "4")
+        conn.execute(
+            "DELETE FROM historical_bars WHERE symbol = 'SPX' AND timestamp >= %s"
+            " AND timestamp < %s",
+            (hour, hour + 4 * 3_600_000),
+        )
+    png = home / "plots" / "coverage.png"
+    error = cli(cli_env, "verify", "--days", "4", "--plot", str(png))
     assert error.returncode == 1 and "ERROR SPX 2025-11-25" in error.stdout
-    png = home / "reports" / "coverage.png"
     assert f"coverage heatmap (NDX, SPX, SPY by 2025-11-24 … 2025-11-28): {png}" in error.stdout
-    assert png.read_bytes().startswith(b"\x89PNG")
+    # 3 symbols by the 5 calendar days from the first to the last session shown.
+    layout = HeatmapLayout.for_grid(3, 5)
+    assert imread(png).shape[:2] == (layout.height, layout.width)
 
     keep = (today_in_new_york() - date(2025, 11, 26)).days  # cut-off: 2025-11-26
     cleanup = cli(cli_env, "cleanup", "--days", str(keep))
     assert cleanup.returncode == 0, cleanup.stderr
     with psycopg.connect(url) as conn:
         oldest = conn.execute("SELECT min(timestamp) FROM historical_bars").fetchone()[0]
-        kept = conn.execute("SELECT count(*) FROM historical_bars WHERE timestamp >= %s",
-                            (day_window(date(2025, 11, 26)).start_ms,)).fetchone()[0]  # fmt: skip
+        kept = conn.execute(
+            "SELECT count(*) FROM historical_bars WHERE timestamp >= %s",
+            (day_window(date(2025, 11, 26)).start_ms,),
+        ).fetchone()[0]
     assert oldest >= day_window(date(2025, 11, 26)).start_ms and kept > 0
     assert not list((home / "landing").rglob("2025-11-24.csv.gz"))
 
@@ -121,8 +149,12 @@ def test_download_parse_backfill_verify_cleanup(cli_env):
 def test_bad_input_is_one_clear_line(cli_env):
     bad_symbol = cli(cli_env, "backfill", "--symbols", "SP;X", "--days", "3")
     assert bad_symbol.returncode == 2 and "invalid symbol 'SP;X'" in bad_symbol.stderr
-    reversed_days = cli(cli_env, "backfill", "--symbols", "SPX", "--start", "2025-11-28",
-                        "--end", "2025-11-24")  # fmt: skip
+    bad_days = cli(cli_env, "backfill", "--symbols", "SPX", "--days", "abc")
+    assert bad_days.returncode == 2
+    assert "argument --days: expected a whole number, got 'abc'" in bad_days.stderr
+    reversed_days = cli(
+        cli_env, "backfill", "--symbols", "SPX", "--start", "2025-11-28", "--end", "2025-11-24"
+    )
     assert reversed_days.returncode == 1
     assert reversed_days.stderr.strip().splitlines()[-1] == (
         "market-data backfill: --start 2025-11-28 is after --end 2025-11-24"
@@ -134,8 +166,9 @@ def test_bad_input_is_one_clear_line(cli_env):
     future = cli(cli_env, "download", "--start", "2099-01-01", "--end", "2099-01-02")
     assert future.returncode == 1 and "in the future" in future.stderr
     # A session day whose files are not in the bucket: the run fails and says why.
-    missing = cli(cli_env, "backfill", "--symbols", "SPX", "--start", "2025-12-01",
-                  "--end", "2025-12-01")  # fmt: skip
+    missing = cli(
+        cli_env, "backfill", "--symbols", "SPX", "--start", "2025-12-01", "--end", "2025-12-01"
+    )
     assert missing.returncode == 1
     assert "indices_day_file: market_data.pipeline.FileNotPublished: indices 2025-12-01" in (
         missing.stderr
@@ -143,6 +176,9 @@ def test_bad_input_is_one_clear_line(cli_env):
 
 
 def test_help_explains_each_option(cli_env):
+    overview = cli(cli_env, "--help")
+    assert overview.returncode == 0
+    assert "``" not in overview.stdout and "existing deployments" not in overview.stdout
     for command in ("download", "parse", "backfill", "backfill-watchlist", "verify", "cleanup"):
         result = cli(cli_env, command, "--help")
         assert result.returncode == 0
@@ -152,7 +188,8 @@ def test_help_explains_each_option(cli_env):
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_download_lands_each_named_dataset_watched_or_not(cli_env, dataset):
     # The watchlist has no options; asked for by name, their files land all the same.
-    result = cli(cli_env, "download", "--dataset", dataset, "--start", "2025-11-28",
-                 "--end", "2025-11-28")  # fmt: skip
+    result = cli(
+        cli_env, "download", "--dataset", dataset, "--start", "2025-11-28", "--end", "2025-11-28"
+    )
     assert result.returncode == 0, result.stderr
     assert (Path(cli_env["home"]) / "landing" / DATASETS[dataset].key(date(2025, 11, 28))).exists()

@@ -12,7 +12,7 @@ from market_data.definitions import defs
 def test_definitions_load_with_the_contracted_keys():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    expected = {"historical_bars"} | {
+    expected = {"historical_bars", "daily_bars"} | {
         f"{d}_{layer}" for d in DATASETS for layer in ("day_file", "bars")
     }
     assert keys == expected
@@ -20,6 +20,7 @@ def test_definitions_load_with_the_contracted_keys():
     assert upstream == {AssetKey(f"{d}_bars") for d in DATASETS}
     for name in DATASETS:
         assert graph.get(AssetKey(f"{name}_bars")).parent_keys == {AssetKey(f"{name}_day_file")}
+    assert graph.get(AssetKey("daily_bars")).parent_keys == {AssetKey("historical_bars")}
 
 
 def test_partitions_are_new_york_days():
@@ -58,7 +59,6 @@ def test_day_workers_default_to_the_cores_and_refuse_nonsense(monkeypatch):
     monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", "many")
     with pytest.raises(ValueError, match="MARKET_DATA_DAY_WORKERS"):
         settings.day_workers()
-
 
 
 def test_unconfigured_systems_are_the_embedded_ones_and_no_resource_starts_them(

@@ -10,7 +10,10 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from dagster import build_sensor_context
 
+from market_data.defs.resources import WarehouseResource
+from market_data.defs.sensors import watchlist_backfill
 from market_data.local.postgres import EmbeddedPostgres
 from market_data.local.s3 import LocalS3Server
 
@@ -19,26 +22,45 @@ def test_demo_runs_end_to_end_on_embedded_servers():
     # Not under pytest's tmp dir: as root the embedded server runs as `postgres`.
     home = Path(tempfile.mkdtemp(prefix="market-data-demo-"))
     home.chmod(0o755)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MASSIVE_", "DAGSTER_", "DATABASE_URL"))}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MASSIVE_", "DAGSTER_", "DATABASE_URL"))
+    }
     env["MARKET_DATA_HOME"] = str(home)
     cluster = EmbeddedPostgres(home / "postgres")
     try:
         demo = subprocess.run(
             [sys.executable, "-m", "market_data.cli", "demo"],
-            env=env, cwd=home, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            env=env,
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert demo.returncode == 0, demo.stderr[-3000:]
         lines = demo.stdout.splitlines()
         spx = next(line for line in lines if line.startswith("SPX "))
         assert spx.split()[1:3] == ["1m", "9,180"]  # 23 sessions of 390 bars and one of 210
         assert any(line.startswith("SPY options: ") for line in lines)
-        assert "market-data ui" in demo.stdout
+        # Its last lines: a UI command that works as typed, what still runs, how to stop it.
+        typed = next(line for line in lines if line.startswith("Open the UI:")).split()[3]
+        assert shutil.which(typed, path=env.get("PATH")) or (home / typed).is_file(), typed
+        assert "Still running" in demo.stdout and "PostgreSQL on 127.0.0.1:" in demo.stdout
+        assert "market-data stop   (or: make stop)" in demo.stdout
+        # The generation of the day files shows progress, in a pipe as plain lines.
+        assert "generating the demo's day files (once): " in demo.stdout
         with psycopg.connect(cluster.url("market_data")) as conn:
             sources = conn.execute("SELECT DISTINCT source FROM historical_bars").fetchall()
         assert sources == [("flat_file",)]
         with psycopg.connect(cluster.url("dagster")) as conn:
             assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+        # The UI's watchlist sensor, on a new Dagster storage, finds the demo's symbols
+        # loaded: it starts no backfill (of 90 days and four symbols) behind the user's back.
+        context = build_sensor_context(
+            resources={"warehouse": WarehouseResource(database_url=cluster.url("market_data"))}
+        )
+        assert not watchlist_backfill(context).run_requests
     finally:
         LocalS3Server(home / "s3").stop()
         cluster.stop()

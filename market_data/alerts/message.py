@@ -38,7 +38,9 @@ class Alert:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.status not in STATUSES:
-            raise ValueError(f"alert kind {self.kind!r} / status {self.status!r} not among the documented ones")
+            raise ValueError(
+                f"alert kind {self.kind!r} / status {self.status!r} not among the documented ones"
+            )
         object.__setattr__(self, "partitions", tuple(self.partitions))
 
     def payload(self) -> dict[str, Any]:

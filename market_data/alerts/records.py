@@ -72,9 +72,11 @@ def check_problems(evaluation: AssetCheckEvaluation) -> list[str]:
         lines = [
             f"{name}: {value}"
             for name, value in metadata.items()
-            if isinstance(value, int | float) and not isinstance(value, bool) and value
+            if isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and value
             and name not in ("bars", "days", "session_minutes", "symbols_checked")
-        ]  # fmt: skip
+        ]
     return [line for line in lines if line] or [evaluation.description or "failed"]
 
 
@@ -90,14 +92,25 @@ def check_failed_alert(evaluation: AssetCheckEvaluation, run_id: str, ui_url: st
     if len(problems) > SUMMARY_SYMBOLS:
         shown += f" (+{len(problems) - SUMMARY_SYMBOLS} more)"
     details = "\n".join(
-        [f"**{check}** on `{asset}`, partition {day}, severity {severity}:", "",
-         *(f"- {p}" for p in problems), "", f"Run: {run_url(ui_url, run_id)}"]
-    )  # fmt: skip
+        [
+            f"**{check}** on `{asset}`, partition {day}, severity {severity}:",
+            "",
+            *(f"- {p}" for p in problems),
+            "",
+            f"Run: {run_url(ui_url, run_id)}",
+        ]
+    )
     return Alert(
-        kind="check_failed", status="open", asset=asset, check=check, partitions=[day],
-        severity=severity, summary=f"{check} failed on {day}: {shown}", details=details,
+        kind="check_failed",
+        status="open",
+        asset=asset,
+        check=check,
+        partitions=[day],
+        severity=severity,
+        summary=f"{check} failed on {day}: {shown}",
+        details=details,
         url=asset_url(ui_url, asset, check=check),
-    )  # fmt: skip
+    )
 
 
 def check_resolved_alert(evaluation: AssetCheckEvaluation, severity: str, ui_url: str) -> Alert:
@@ -107,11 +120,16 @@ def check_resolved_alert(evaluation: AssetCheckEvaluation, severity: str, ui_url
         str(evaluation.partition),
     )
     return Alert(
-        kind="check_failed", status="resolved", asset=asset, check=check, partitions=[day],
-        severity=severity, summary=f"{check} passes again on {day}",
+        kind="check_failed",
+        status="resolved",
+        asset=asset,
+        check=check,
+        partitions=[day],
+        severity=severity,
+        summary=f"{check} passes again on {day}",
         details=f"**{check}** on `{asset}` passed for {day}: the earlier failure is over.",
         url=asset_url(ui_url, asset, check=check),
-    )  # fmt: skip
+    )
 
 
 def check_alerts(
@@ -175,16 +193,24 @@ def run_failed_alert(instance: DagsterInstance, record: EventLogRecord, ui_url: 
     job = run.job_name if run else "unknown job"
     partitions = run_partitions(run.tags) if run else []
     errors = step_errors(instance, run_id)
-    first = errors[0] if errors else _first_line(record.event_log_entry.get_dagster_event().message or "")
+    first = (
+        errors[0]
+        if errors
+        else _first_line(record.event_log_entry.get_dagster_event().message or "")
+    )
     where = f" ({span(partitions)})" if partitions else ""
     details = "\n".join(
         [f"Run `{run_id}` of **{job}**{where} failed.", "", *(f"- {e}" for e in errors or [first])]
     )
     return Alert(
-        kind="run_failed", status="open", partitions=partitions, severity="ERROR",
-        summary=f"{job} failed{where}: {first}"[:300], details=details,
+        kind="run_failed",
+        status="open",
+        partitions=partitions,
+        severity="ERROR",
+        summary=f"{job} failed{where}: {first}"[:300],
+        details=details,
         url=run_url(ui_url, run_id),
-    )  # fmt: skip
+    )
 
 
 # -- freshness ------------------------------------------------------------------------------
@@ -202,19 +228,32 @@ def stale_alerts(
         key = f"stale|{asset}"
         if state in FRESHNESS_PROBLEMS and key not in open and trading_day:
             open[key] = "ERROR" if state == "FAIL" else "WARN"
-            alerts.append(Alert(
-                kind="stale", status="open", asset=asset, severity=open[key],
-                summary=f"{asset} is overdue: freshness {change.previous_state.value} -> {state}",
-                details=(f"`{asset}` has not been materialized within its freshness policy. "
-                         "Look at the last `daily_after_close` run and the runs after it."),
-                url=asset_url(ui_url, asset),
-            ))  # fmt: skip
+            alerts.append(
+                Alert(
+                    kind="stale",
+                    status="open",
+                    asset=asset,
+                    severity=open[key],
+                    summary=f"{asset} is overdue: freshness {change.previous_state.value} -> {state}",
+                    details=(
+                        f"`{asset}` has not been materialized within its freshness policy. "
+                        "Look at the last `daily_after_close` run and the runs after it."
+                    ),
+                    url=asset_url(ui_url, asset),
+                )
+            )
         elif state == "PASS" and key in open:
-            alerts.append(Alert(
-                kind="stale", status="resolved", asset=asset, severity=open.pop(key),
-                summary=f"{asset} is fresh again", details=f"`{asset}` was materialized in time.",
-                url=asset_url(ui_url, asset),
-            ))  # fmt: skip
+            alerts.append(
+                Alert(
+                    kind="stale",
+                    status="resolved",
+                    asset=asset,
+                    severity=open.pop(key),
+                    summary=f"{asset} is fresh again",
+                    details=f"`{asset}` was materialized in time.",
+                    url=asset_url(ui_url, asset),
+                )
+            )
     return alerts
 
 
@@ -240,22 +279,35 @@ def rest_day_alerts(
         if age > REST_GRACE_DAYS and day not in published and _rest_key(day) not in open:
             open[_rest_key(day)] = "WARN"
             datasets = ", ".join(sorted(rest_days[day]))
-            alerts.append(Alert(
-                kind="rest_not_superseded", status="open", asset=asset, severity="WARN",
-                partitions=[day.isoformat()],
-                summary=f"{day} still holds REST bars: the {datasets} day file is not published after {age} days",
-                details=(f"`historical_bars` holds REST bars of {datasets} for {day}. The "
-                         "`flat_file_supersedes_rest` sensor reloads the day once Massive "
-                         "publishes its file; ask Massive if it does not come."),
-                url=asset_url(ui_url, asset),
-            ))  # fmt: skip
+            alerts.append(
+                Alert(
+                    kind="rest_not_superseded",
+                    status="open",
+                    asset=asset,
+                    severity="WARN",
+                    partitions=[day.isoformat()],
+                    summary=f"{day} still holds REST bars: the {datasets} day file is not published after {age} days",
+                    details=(
+                        f"`historical_bars` holds REST bars of {datasets} for {day}. The "
+                        "`flat_file_supersedes_rest` sensor reloads the day once Massive "
+                        "publishes its file; ask Massive if it does not come."
+                    ),
+                    url=asset_url(ui_url, asset),
+                )
+            )
     still = {_rest_key(d) for d in rest_days}
     for key in [k for k in open if k.startswith("rest|") and k not in still]:
         loaded = key.removeprefix("rest|")
-        alerts.append(Alert(
-            kind="rest_not_superseded", status="resolved", asset=asset, severity=open.pop(key),
-            partitions=[loaded], summary=f"{loaded} is loaded from its flat file now",
-            details=f"The REST bars of {loaded} were replaced by the flat file's.",
-            url=asset_url(ui_url, asset),
-        ))  # fmt: skip
+        alerts.append(
+            Alert(
+                kind="rest_not_superseded",
+                status="resolved",
+                asset=asset,
+                severity=open.pop(key),
+                partitions=[loaded],
+                summary=f"{loaded} is loaded from its flat file now",
+                details=f"The REST bars of {loaded} were replaced by the flat file's.",
+                url=asset_url(ui_url, asset),
+            )
+        )
     return alerts

@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from market_data import settings
+from market_data.calendar import session
 from market_data.datasets import DATASETS, Dataset
 from market_data.defs.checks import evaluations_of_a_failed_run
 from market_data.defs.day_runs import for_each_day, raise_failures, run_days
@@ -31,9 +32,9 @@ from market_data.defs.resources import (
     WarehouseResource,
 )
 from market_data.defs.run_symbols import run_symbols
-from market_data.heatmap import coverage_png
 from market_data.pipeline import build_bars, land_day_file, load_bars
-from market_data.quality import coverage_shares, heatmap_markdown
+from market_data.plots import calendar_days, coverage_heatmap_png, png_markdown, price_chart_png
+from market_data.quality import coverage_shares, day_closes
 from market_data.run_tags import FETCH_TAG
 from market_data.warehouse.load import LoadResult
 
@@ -200,11 +201,21 @@ DATASET_ASSETS = [
 
 
 def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
-    """The run's days by the indices and stocks it loaded, as a heatmap."""
-    if not symbols:
+    """The run's days by the indices and stocks it loaded, as a heatmap; a one-day run also
+    charts each symbol's day, so a glance at the UI shows a gap or a jump."""
+    if not symbols or not days:
         return {}
-    png = coverage_png(coverage_shares(conn, days, symbols))
-    return {"coverage_heatmap": MetadataValue.md(heatmap_markdown(png, symbols, days))}
+    span = calendar_days(min(days), max(days))
+    heatmap = coverage_heatmap_png(symbols, span, coverage_shares(conn, span, symbols))
+    caption = f"rows: {', '.join(symbols)}; columns: {span[0]} … {span[-1]}"
+    metadata: dict[str, MetadataValue] = {
+        "coverage_heatmap": MetadataValue.md(png_markdown(heatmap, "coverage", caption))
+    }
+    closes = day_closes(conn, days[0], symbols) if len(days) == 1 else {}
+    if any(len(starts) for starts, _ in closes.values()):
+        chart = price_chart_png(days[0], closes, session(days[0]))
+        metadata["price_chart"] = MetadataValue.md(png_markdown(chart, f"close {days[0]}"))
+    return metadata
 
 
 @asset(

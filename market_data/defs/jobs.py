@@ -19,8 +19,11 @@ from market_data.warehouse.retention import prune_bars, prune_day_files
 
 historical_bars_job = define_asset_job(
     name="historical_bars_job",
-    selection=AssetSelection.assets("historical_bars").upstream(),
-    description="Download, parse and load every dataset for the selected days.",
+    # daily_bars rides along, so every run and schedule that loads a day rebuilds its daily bars.
+    selection=(
+        AssetSelection.assets("historical_bars").upstream() | AssetSelection.assets("daily_bars")
+    ),
+    description="Download, parse and load every dataset for the selected days, then daily bars.",
 )
 
 day_files_job = define_asset_job(
@@ -66,6 +69,7 @@ def prune_old_data(
         metadata={
             "cutoff_day": MetadataValue.text(cutoff_day.isoformat()),
             "bars_removed": MetadataValue.int(bars.rows_deleted),
+            "daily_bars_removed": MetadataValue.int(bars.daily_rows_deleted),
             "partitions_dropped": MetadataValue.text(", ".join(bars.partitions_dropped) or "-"),
             "landing_files_removed": MetadataValue.int(landing.files_removed),
             "parquet_files_removed": MetadataValue.int(parquet.files_removed),

@@ -42,8 +42,9 @@ def _today(context: ScheduleEvaluationContext) -> date:
 )
 def daily_after_close(context: ScheduleEvaluationContext) -> RunRequest:
     today = _today(context)
-    return range_run_request(today - timedelta(days=1), today, "daily after the close",
-                             f"daily:{today}")  # fmt: skip
+    return range_run_request(
+        today - timedelta(days=1), today, "daily after the close", f"daily:{today}"
+    )
 
 
 @schedule(
@@ -55,8 +56,9 @@ def daily_after_close(context: ScheduleEvaluationContext) -> RunRequest:
 )
 def weekly_bulk(context: ScheduleEvaluationContext) -> RunRequest:
     today = _today(context)
-    return range_run_request(today - timedelta(days=7), today - timedelta(days=1),
-                             "weekly bulk", f"weekly:{today}")  # fmt: skip
+    return range_run_request(
+        today - timedelta(days=7), today - timedelta(days=1), "weekly bulk", f"weekly:{today}"
+    )
 
 
 @schedule(

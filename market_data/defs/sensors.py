@@ -43,7 +43,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
         context.log.warning(f"skipping invalid watchlist symbols: {', '.join(watchlist.invalid)}")
     current = watchlist_state(watchlist)
     cursor = json.dumps(sorted(current))
-    removed = sorted(seen - current)
+    removed = sorted({e.split("+")[0] for e in seen} - {e.split("+")[0] for e in current})
     if removed:
         context.log.info(f"no longer loaded (rows kept until retention): {', '.join(removed)}")
     added = sorted({entry.split("+")[0] for entry in current - seen})
@@ -52,9 +52,11 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
     end = today_in_new_york() - timedelta(days=1)
     start = end - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1)
     request = range_run_request(
-        start, end, f"added to the watchlist: {', '.join(added)}",
+        start,
+        end,
+        f"added to the watchlist: {', '.join(added)}",
         run_key=f"watchlist:{','.join(added)}:{end}",
-    )  # fmt: skip
+    )
     request = request.with_replaced_attrs(tags={**request.tags, SYMBOLS_TAG: ",".join(added)})
     return SensorResult(run_requests=[request], cursor=cursor)
 

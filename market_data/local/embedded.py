@@ -90,15 +90,25 @@ def embedded_s3_endpoint(home: Path | None = None) -> str:
     return server.endpoint_url
 
 
+def running_embedded(home: Path | None = None) -> list[str]:
+    """The embedded servers that run, each as a person would look for it."""
+    home = home or settings.home()
+    cluster, s3 = _cluster(home), _s3(home)
+    running = []
+    if cluster.is_running():
+        running.append(f"PostgreSQL on 127.0.0.1:{cluster.port} in {cluster.root}")
+    if s3.is_running():
+        running.append(f"S3 server {s3.endpoint_url} in {s3.root}")
+    return running
+
+
 def stop_embedded(home: Path | None = None) -> list[str]:
     """Stop the embedded servers that run; what was stopped, for the user."""
     home = home or settings.home()
-    stopped = []
+    stopped = running_embedded(home)
     cluster, s3 = _cluster(home), _s3(home)
     if cluster.is_running():
         cluster.stop()
-        stopped.append(f"PostgreSQL in {cluster.root}")
     if s3.is_running():
         s3.stop()
-        stopped.append(f"S3 server in {s3.root}")
     return stopped

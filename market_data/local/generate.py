@@ -76,30 +76,112 @@ DAILY_EXPIRIES = frozenset({"SPXW", "NDXP", "SPY", "QQQ", "IWM"})
 STRIKE_STEPS = {"SPX": 5.0, "NDX": 10.0, "SPY": 1.0, "QQQ": 1.0, "IWM": 1.0, "AMC": 0.5}
 
 BASE_PRICES = {
-    "SPX": 5900.0, "NDX": 20800.0, "RUT": 2350.0, "VIX": 15.0, "DJI": 44000.0,
-    "SPY": 590.0, "QQQ": 505.0, "AAPL": 230.0, "MSFT": 415.0, "NVDA": 140.0, "IWM": 230.0,
-    "NA": 3.2, "TSLA": 340.0, "AMZN": 205.0, "AMC": 3.1, "SPYG": 90.0, "BRK.A": 720000.0,
-    "BRK.B": 480.0, "BF.B": 31.0, "A": 135.0, "F": 11.0,
-}  # fmt: skip
+    "SPX": 5900.0,
+    "NDX": 20800.0,
+    "RUT": 2350.0,
+    "VIX": 15.0,
+    "DJI": 44000.0,
+    "SPY": 590.0,
+    "QQQ": 505.0,
+    "AAPL": 230.0,
+    "MSFT": 415.0,
+    "NVDA": 140.0,
+    "IWM": 230.0,
+    "NA": 3.2,
+    "TSLA": 340.0,
+    "AMZN": 205.0,
+    "AMC": 3.1,
+    "SPYG": 90.0,
+    "BRK.A": 720000.0,
+    "BRK.B": 480.0,
+    "BF.B": 31.0,
+    "A": 135.0,
+    "F": 11.0,
+}
 # Mean volume of a regular-session minute bar for the liquid names.
-LIQUID_VOLUMES = {"SPY": 80_000, "QQQ": 50_000, "AAPL": 40_000, "MSFT": 20_000,
-                  "NVDA": 180_000, "IWM": 30_000}  # fmt: skip
+LIQUID_VOLUMES = {
+    "SPY": 80_000,
+    "QQQ": 50_000,
+    "AAPL": 40_000,
+    "MSFT": 20_000,
+    "NVDA": 180_000,
+    "IWM": 30_000,
+}
 
 # Real index tickers of the kinds the files hold (equal-weight, total return, sectors).
 INDEX_SPECIALS = (
-    "SPXEW", "NDXT", "XNDXTRND", "A1BSC", "OEX", "XSP", "XND", "DJX", "COMP", "NYA", "RUA",
-    "RUI", "MID", "SML", "SOX", "VVIX", "VXN", "RVX", "VIX9D", "VIX3M", "SPXTR", "DJUSBK",
-    "DJT", "DJU", "BXM", "SKEW",
-)  # fmt: skip
+    "SPXEW",
+    "NDXT",
+    "XNDXTRND",
+    "A1BSC",
+    "OEX",
+    "XSP",
+    "XND",
+    "DJX",
+    "COMP",
+    "NYA",
+    "RUA",
+    "RUI",
+    "MID",
+    "SML",
+    "SOX",
+    "VVIX",
+    "VXN",
+    "RVX",
+    "VIX9D",
+    "VIX3M",
+    "SPXTR",
+    "DJUSBK",
+    "DJT",
+    "DJU",
+    "BXM",
+    "SKEW",
+)
 INDEX_SUFFIXES = ("", "", "", "", "", "TR", "NTR", "EW", "PR", "TRND", "100", "50", "3M", "X", "RP")
 # Around-the-clock indices are crypto reference rates (the docs' sample starts at I:AAVE100).
-CRYPTO_STEMS = ("AAVE", "BTC", "ETH", "SOL", "ADA", "DOT", "LINK", "XRP", "LTC", "AVAX", "UNI",
-                "DOGE", "BCH", "XLM", "ATOM", "ALGO", "FIL", "NEAR", "SHIB", "ETC")  # fmt: skip
+CRYPTO_STEMS = (
+    "AAVE",
+    "BTC",
+    "ETH",
+    "SOL",
+    "ADA",
+    "DOT",
+    "LINK",
+    "XRP",
+    "LTC",
+    "AVAX",
+    "UNI",
+    "DOGE",
+    "BCH",
+    "XLM",
+    "ATOM",
+    "ALGO",
+    "FIL",
+    "NEAR",
+    "SHIB",
+    "ETC",
+)
 CRYPTO_SUFFIXES = ("100", "10RP", "25RP", "50RP", "RR", "NYRR", "LDN", "USD")
 ALL_DAY_SHARE = 0.05
 # Share classes with '.', lower-case class letters, test symbols, single letters.
-STOCK_SPECIALS = ("A", "F", "BRK.A", "BRK.B", "BF.B", "AApB", "TpC", "ZVZZT", "ZXIET", "TSLA",
-                  "AMZN", "AMC", "SPYG", "GOOGL", "META", "PRN")  # fmt: skip
+STOCK_SPECIALS = (
+    "A",
+    "F",
+    "BRK.A",
+    "BRK.B",
+    "BF.B",
+    "AApB",
+    "TpC",
+    "ZVZZT",
+    "ZXIET",
+    "TSLA",
+    "AMZN",
+    "AMC",
+    "SPYG",
+    "GOOGL",
+    "META",
+    "PRN",
+)
 LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
@@ -116,10 +198,12 @@ def has_file(dataset: Dataset, day: date) -> bool:
 
 def _hashes(names: Iterable[str]) -> np.ndarray:
     return np.array(
-        [int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest(), "little")
-         for n in names],
+        [
+            int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest(), "little")
+            for n in names
+        ],
         dtype=np.uint64,
-    )  # fmt: skip
+    )
 
 
 def _uniform(hashes: np.ndarray, salt: int) -> np.ndarray:
@@ -216,8 +300,12 @@ def _indices(count: int) -> _Universe:
     all_day = round(count * ALL_DAY_SHARE)
     taken = set(DEMO_INDICES)
     crypto = _fill([], all_day, taken, _crypto_names(_rng("crypto index names")))
-    others = _fill(list(INDEX_SPECIALS), count - all_day, taken | set(crypto),
-                   _index_names(_rng("index names")))  # fmt: skip
+    others = _fill(
+        list(INDEX_SPECIALS),
+        count - all_day,
+        taken | set(crypto),
+        _index_names(_rng("index names")),
+    )
     symbols = [*DEMO_INDICES, *others, *crypto]
     kinds = [WATCHED] * len(DEMO_INDICES) + [SESSION] * len(others) + [ALL_DAY] * len(crypto)
     return _universe(symbols, kinds, 10.0, 20_000.0)
@@ -348,8 +436,9 @@ def _root_expiries(root: str, day: date, sessions: list[date]) -> list[date]:
     if root in DAILY_EXPIRIES:
         return sessions[:25]
     if root == "SPX":
-        months = [(day.year + (day.month + i - 1) // 12, (day.month + i - 1) % 12 + 1)
-                  for i in range(4)]  # fmt: skip
+        months = [
+            (day.year + (day.month + i - 1) // 12, (day.month + i - 1) % 12 + 1) for i in range(4)
+        ]
         return [f for f in (_third_friday(y, m) for y, m in months) if f > day][:3]
     fridays = [d for d in sessions if d.weekday() == 4]
     return fridays[:8] or sessions[:5]
@@ -360,9 +449,14 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 
 
 def _contracts(
-    underlying: str, root: str, count: int, day: date, spot: float, sessions: list[date],
+    underlying: str,
+    root: str,
+    count: int,
+    day: date,
+    spot: float,
+    sessions: list[date],
     rng: np.random.Generator,
-) -> tuple[list[str], np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """``count`` contracts of one root, nearest expiries and strikes first: the OCC tickers,
     a fair premium and how strongly each premium follows the underlying."""
     expiries = _root_expiries(root, day, sessions)
@@ -523,8 +617,9 @@ def _bars(plan: _Plan, first: int, stop: int, rng: np.random.Generator) -> dict[
     if plan.volume is not None:  # some stock prints are sub-penny midpoints
         decimals = np.where((decimals == 2) & (rng.random(n) < 0.05), 4, decimals)
     scale = 10.0**decimals
-    open_, close, high, low = (np.maximum(np.rint(x * scale), 1) / scale
-                               for x in (open_, close, high, low))  # fmt: skip
+    open_, close, high, low = (
+        np.maximum(np.rint(x * scale), 1) / scale for x in (open_, close, high, low)
+    )
     high = np.maximum(high, np.maximum(open_, close))
     low = np.minimum(low, np.minimum(open_, close))
 
@@ -605,6 +700,23 @@ def generate_day_file(
     return rows
 
 
+def missing_day_files(
+    root: Path, start: date, end: date, datasets: Iterable[Dataset] = DATASETS.values()
+) -> list[tuple[Dataset, date, Path]]:
+    """The day files of ``start``..``end`` (inclusive) that have data and are not under
+    ``root`` yet: what ``generate_source`` would write, so a caller can show progress."""
+    datasets = list(datasets)
+    missing = []
+    day = start
+    while day <= end:
+        for dataset in datasets:
+            path = root / dataset.key(day)
+            if has_file(dataset, day) and not path.exists():
+                missing.append((dataset, day, path))
+        day += timedelta(days=1)
+    return missing
+
+
 def generate_source(
     root: Path,
     start: date,
@@ -614,14 +726,8 @@ def generate_source(
 ) -> list[Path]:
     """Every day file of ``start``..``end`` (inclusive) at its bucket key under ``root``;
     the paths written. Files already there are kept, so calling it again costs little."""
-    datasets = list(datasets)
     written = []
-    day = start
-    while day <= end:
-        for dataset in datasets:
-            path = root / dataset.key(day)
-            if has_file(dataset, day) and not path.exists():
-                generate_day_file(dataset, day, path, sizes)
-                written.append(path)
-        day += timedelta(days=1)
+    for dataset, day, path in missing_day_files(root, start, end, datasets):
+        generate_day_file(dataset, day, path, sizes)
+        written.append(path)
     return written

@@ -252,18 +252,37 @@ class EmbeddedPostgres:
             self._prepare_root()
             if not (self.data_dir / "PG_VERSION").exists():
                 self._run(
-                    [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                     "--auth=trust", "--encoding=UTF8", "--locale=C"]
-                )  # fmt: skip
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                    ]
+                )
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {port} -k {shlex.quote(str(self.socket_dir))} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                 "-c max_connections=200"
             )
             self._run(
-                [str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir),
-                 "-l", str(self.log_file), "-o", options]
-            )  # fmt: skip
+                [
+                    str(bindir / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    options,
+                ]
+            )
             self._wait_until_ready()
 
     def _accepts_connections(self) -> bool:

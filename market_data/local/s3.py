@@ -108,7 +108,9 @@ class LocalS3Server:
         try:
             port = int((self.root / "port").read_text())
         except (OSError, ValueError) as error:
-            raise LocalS3Error(f"the local S3 server in {self.root} has not been started") from error
+            raise LocalS3Error(
+                f"the local S3 server in {self.root} has not been started"
+            ) from error
         return f"http://127.0.0.1:{port}"
 
     def _pid(self) -> int | None:
@@ -137,9 +139,11 @@ class LocalS3Server:
                 # Its own session: not killed with this process or by a Ctrl-C in its terminal.
                 process = subprocess.Popen(
                     [*_server_command(), "-H", "127.0.0.1", "-p", str(port)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
                     start_new_session=True,
-                )  # fmt: skip
+                )
             (self.root / "port").write_text(str(port))
             (self.root / "pid").write_text(str(process.pid))
             endpoint = f"http://127.0.0.1:{port}"

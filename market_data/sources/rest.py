@@ -161,8 +161,16 @@ class RestAggregates:
         raise RestError(f"{what}: more than {self.max_pages} pages, stopping")
 
 
-REST_BAR_FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume",
-                   "vw": "vwap", "n": "transactions", "t": "timestamp"}  # fmt: skip
+REST_BAR_FIELDS = {
+    "o": "open",
+    "h": "high",
+    "l": "low",
+    "c": "close",
+    "v": "volume",
+    "vw": "vwap",
+    "n": "transactions",
+    "t": "timestamp",
+}
 
 
 def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str) -> pa.Table:

@@ -16,6 +16,8 @@ import psycopg
 import pyarrow.fs as pafs
 from psycopg import sql
 
+from market_data.warehouse.daily_bars import prune_daily_bars
+
 _BOUNDS = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.")
 
@@ -26,6 +28,7 @@ class PruneResult:
     rows_deleted: int = 0
     files_removed: int = 0
     bytes_freed: int = 0
+    daily_rows_deleted: int = 0  # daily_bars, pruned with the minutes
 
 
 def month_partitions(conn: psycopg.Connection) -> list[tuple[str, int, int]]:
@@ -60,6 +63,7 @@ def prune_bars(conn: psycopg.Connection, cutoff_ms: int) -> PruneResult:
             'DELETE FROM historical_bars WHERE "timestamp" < %s', (cutoff_ms,)
         ).rowcount
         result.rows_deleted += max(deleted, 0)
+        result.daily_rows_deleted = prune_daily_bars(conn, cutoff_ms)
     return result
 
 

@@ -140,10 +140,14 @@ def start_mail_receiver(
 ) -> tuple[Controller, MailReceiver]:
     receiver = MailReceiver("127.0.0.1", free_port())
     controller = Controller(
-        _RecordingHandler(receiver), hostname=receiver.host, port=receiver.port,
-        authenticator=_authenticator, auth_require_tls=tls_context is not None,
-        tls_context=tls_context, require_starttls=tls_context is not None,
-    )  # fmt: skip
+        _RecordingHandler(receiver),
+        hostname=receiver.host,
+        port=receiver.port,
+        authenticator=_authenticator,
+        auth_require_tls=tls_context is not None,
+        tls_context=tls_context,
+        require_starttls=tls_context is not None,
+    )
     controller.start()
     return controller, receiver
 
@@ -162,11 +166,27 @@ def self_signed_cert(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tls")
     cert, key = root / "cert.pem", root / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -186,10 +206,13 @@ def instance(pg_cluster, tmp_path, monkeypatch):
     """The project's instance (``dagster.yaml``: PostgreSQL storage) on a database of its own."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    use_environment(monkeypatch, {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": pg_cluster.ensure_database(f"dagster_{uuid.uuid4().hex[:12]}"),
-    })  # fmt: skip
+    use_environment(
+        monkeypatch,
+        {
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_URL": pg_cluster.ensure_database(f"dagster_{uuid.uuid4().hex[:12]}"),
+        },
+    )
     write_instance_yaml(home)
     instance = DagsterInstance.get()
     yield instance

@@ -24,14 +24,27 @@ from market_data_tests.alerts.conftest import (
 from market_data_tests.conftest import free_port
 
 ALERT = Alert(
-    kind="check_failed", status="open", asset="historical_bars", check="missing_bars",
-    partitions=["2025-11-21"], severity="ERROR",
+    kind="check_failed",
+    status="open",
+    asset="historical_bars",
+    check="missing_bars",
+    partitions=["2025-11-21"],
+    severity="ERROR",
     summary="missing_bars failed on 2025-11-21: SPX: 60 of 390 minutes missing (10:00-10:59)",
     details="- SPX: 60 of 390 minutes missing (10:00-10:59)",
     url="http://127.0.0.1:3000/assets/historical_bars?view=checks&checkDetail=missing_bars",
-)  # fmt: skip
-DESIGN_FIELDS = {"kind", "status", "asset", "check", "partitions", "severity", "summary",
-                 "details", "url"}  # fmt: skip
+)
+DESIGN_FIELDS = {
+    "kind",
+    "status",
+    "asset",
+    "check",
+    "partitions",
+    "severity",
+    "summary",
+    "details",
+    "url",
+}
 
 
 def reason_of(channel, alert: Alert = ALERT) -> str:
@@ -96,9 +109,11 @@ def test_email_uses_starttls_when_the_server_offers_it(starttls_mail_receiver):
 
 def test_incomplete_settings_fail_that_channel_only(http_receiver):
     channels = channels_from(
-        webhook_url=http_receiver.webhook_url, slack_token=SLACK_TOKEN,
-        smtp_url=f"smtp://u:{SMTP_PASSWORD}@host:notaport", email_to=["a@example.com"],
-    )  # fmt: skip
+        webhook_url=http_receiver.webhook_url,
+        slack_token=SLACK_TOKEN,
+        smtp_url=f"smtp://u:{SMTP_PASSWORD}@host:notaport",
+        email_to=["a@example.com"],
+    )
     assert [c.name for c in channels] == ["webhook", "slack", "email"]
     channels[0].send(ALERT)
     assert reason_of(channels[1]) == "refused: MARKET_DATA_ALERT_SLACK_CHANNEL is not set"
@@ -111,11 +126,19 @@ def test_incomplete_settings_fail_that_channel_only(http_receiver):
 def test_many_alerts_of_one_check_make_one_summary():
     days = [f"2025-08-{d:02d}" for d in range(1, 31)]
     alerts = [
-        Alert(kind="check_failed", status="open", asset="historical_bars", check="missing_bars",
-              partitions=[d], severity="WARN" if i else "ERROR", summary=f"missing_bars failed on {d}",
-              details="", url="u")
+        Alert(
+            kind="check_failed",
+            status="open",
+            asset="historical_bars",
+            check="missing_bars",
+            partitions=[d],
+            severity="WARN" if i else "ERROR",
+            summary=f"missing_bars failed on {d}",
+            details="",
+            url="u",
+        )
         for i, d in enumerate(days)
-    ]  # fmt: skip
+    ]
     [summary] = batch(alerts)
     assert summary.partitions == tuple(days) and summary.severity == "ERROR"
     assert summary.summary == "missing_bars failed on 30 days (2025-08-01 … 2025-08-30)"

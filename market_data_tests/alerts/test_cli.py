@@ -16,18 +16,24 @@ CLI = Path(sys.executable).parent / "market-data"
 def alerts_test(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     kept = {k: v for k, v in os.environ.items() if not k.startswith("MARKET_DATA_ALERT_")}
     return subprocess.run(
-        [str(CLI), "alerts", "test"], env=kept | env, cwd=cwd, capture_output=True, text=True,
+        [str(CLI), "alerts", "test"],
+        env=kept | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_every_channel_delivered(http_receiver, mail_receiver, tmp_path):
     done = alerts_test(
-        {"MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
-         "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url(),
-         "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com, desk@example.com"},
+        {
+            "MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
+            "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url(),
+            "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com, desk@example.com",
+        },
         tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"webhook {http_receiver.url}: delivered",
@@ -42,12 +48,14 @@ def test_failures_give_one_line_each_exit_1_and_no_secret(http_receiver, mail_re
     http_receiver.status = 503
     # A receiver answering 503, a wrong SMTP password, Slack's token without its channel.
     done = alerts_test(
-        {"MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
-         "MARKET_DATA_ALERT_SLACK_TOKEN": SLACK_TOKEN,
-         "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url("wrong-" + SMTP_PASSWORD),
-         "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com"},
+        {
+            "MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
+            "MARKET_DATA_ALERT_SLACK_TOKEN": SLACK_TOKEN,
+            "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url("wrong-" + SMTP_PASSWORD),
+            "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com",
+        },
         tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
         f"webhook {http_receiver.url}: refused: HTTP 503",

@@ -33,20 +33,32 @@ def wait_until(condition, what: str, process, log) -> None:
 
 @pytest.mark.slow
 def test_the_daemon_delivers_once_across_a_restart(
-    instance, gap_day_resources, database_url, s3_endpoint, bucket, http_receiver, mail_receiver,
+    instance,
+    gap_day_resources,
+    database_url,
+    s3_endpoint,
+    bucket,
+    http_receiver,
+    mail_receiver,
     tmp_path,
-):  # fmt: skip
+):
     dagster_home = os.environ["DAGSTER_HOME"]
-    env = subprocess_environment({
-        "DAGSTER_HOME": dagster_home, "DAGSTER_PG_URL": os.environ["DAGSTER_PG_URL"],
-        "DATABASE_URL": database_url, "MASSIVE_S3_ENDPOINT": s3_endpoint,
-        "MASSIVE_S3_BUCKET": bucket, "MASSIVE_AWS_ACCESS_KEY": "test-access",
-        "MASSIVE_AWS_SECRET_KEY": "test-secret", "MASSIVE_API_KEY": "",
-        "MARKET_DATA_HOME": str(tmp_path / "home"),
-        "MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
-        "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url(),
-        "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com",
-    })  # fmt: skip
+    env = subprocess_environment(
+        {
+            "DAGSTER_HOME": dagster_home,
+            "DAGSTER_PG_URL": os.environ["DAGSTER_PG_URL"],
+            "DATABASE_URL": database_url,
+            "MASSIVE_S3_ENDPOINT": s3_endpoint,
+            "MASSIVE_S3_BUCKET": bucket,
+            "MASSIVE_AWS_ACCESS_KEY": "test-access",
+            "MASSIVE_AWS_SECRET_KEY": "test-secret",
+            "MASSIVE_API_KEY": "",
+            "MARKET_DATA_HOME": str(tmp_path / "home"),
+            "MARKET_DATA_ALERT_WEBHOOK_URL": http_receiver.webhook_url,
+            "MARKET_DATA_ALERT_SMTP_URL": mail_receiver.url(),
+            "MARKET_DATA_ALERT_EMAIL_TO": "oncall@example.com",
+        }
+    )
     assert materialize(
         ASSETS, resources=gap_day_resources, instance=instance, partition_key=GAP
     ).success
@@ -59,17 +71,34 @@ def test_the_daemon_delivers_once_across_a_restart(
     cli_args = ["-w", str(workspace)]
     code_log, daemon_log = tmp_path / "code-server.log", tmp_path / "daemon.log"
     with background(
-        [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port),
-         "-m", "market_data.definitions", "--location-name", "market_data"],
-        env, tmp_path, code_log,
-    ) as code_server:  # fmt: skip
+        [
+            str(BIN / "dagster"),
+            "code-server",
+            "start",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(code_port),
+            "-m",
+            "market_data.definitions",
+            "--location-name",
+            "market_data",
+        ],
+        env,
+        tmp_path,
+        code_log,
+    ) as code_server:
         wait_for(lambda: port_answers(code_port), 120, "the code server", code_server, code_log)
         # Only the alert sensors: the watchlist sensor would queue a backfill of its own.
         dagster_cli_all([["sensor", "stop", "watchlist_backfill", *cli_args]], env, tmp_path)
         daemon_args = [str(BIN / "dagster-daemon"), "run", *cli_args]
         with background(daemon_args, env, tmp_path, daemon_log) as daemon:
-            wait_until(lambda: http_receiver.webhooks and mail_receiver.messages,
-                       "the check alert", daemon, daemon_log)  # fmt: skip
+            wait_until(
+                lambda: http_receiver.webhooks and mail_receiver.messages,
+                "the check alert",
+                daemon,
+                daemon_log,
+            )
         [hook] = http_receiver.webhooks
         assert hook["status"] == "open" and hook["partitions"] == [GAP] and "SPX" in hook["summary"]
         assert "11:00-11:59" in mail_receiver.messages[0]["Subject"]
@@ -78,11 +107,16 @@ def test_the_daemon_delivers_once_across_a_restart(
         fixed = tmp_path / "fixed"
         generate_source(fixed, GAP_DAY, GAP_DAY)
         seed_bucket(s3_endpoint, bucket, fixed)
-        assert materialize(ASSETS, resources=gap_day_resources, instance=instance,
-                           partition_key=GAP).success  # fmt: skip
+        assert materialize(
+            ASSETS, resources=gap_day_resources, instance=instance, partition_key=GAP
+        ).success
         with background(daemon_args, env, tmp_path, daemon_log) as daemon:
-            wait_until(lambda: len(http_receiver.webhooks) >= 2 and len(mail_receiver.messages) >= 2,
-                       "the resolved alert", daemon, daemon_log)  # fmt: skip
+            wait_until(
+                lambda: len(http_receiver.webhooks) >= 2 and len(mail_receiver.messages) >= 2,
+                "the resolved alert",
+                daemon,
+                daemon_log,
+            )
             time.sleep(35)  # one more tick: nothing more may arrive
         assert [h["status"] for h in http_receiver.webhooks] == ["open", "resolved"]
         assert len(mail_receiver.messages) == 2

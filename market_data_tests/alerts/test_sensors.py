@@ -73,8 +73,15 @@ def assert_no_secret_sent(http_receiver, mail_receiver) -> None:
 
 
 def test_a_missing_hour_alerts_once_and_resolves_once(
-    instance, gap_day_resources, channels, http_receiver, mail_receiver, s3_endpoint, bucket, tmp_path
-):  # fmt: skip
+    instance,
+    gap_day_resources,
+    channels,
+    http_receiver,
+    mail_receiver,
+    s3_endpoint,
+    bucket,
+    tmp_path,
+):
     result = materialize(ASSETS, resources=gap_day_resources, instance=instance, partition_key=GAP)
     assert result.success
 
@@ -163,18 +170,31 @@ def test_no_channel_configured_still_records_the_alert(instance, gap_day_resourc
 
 
 def test_a_failing_90_day_backfill_sends_one_summary(
-    instance, db, database_url, s3_endpoint, bucket, tmp_path, channels, http_receiver, mail_receiver
-):  # fmt: skip
+    instance,
+    db,
+    database_url,
+    s3_endpoint,
+    bucket,
+    tmp_path,
+    channels,
+    http_receiver,
+    mail_receiver,
+):
     """No day file in the bucket: every session day of the range fails its load and
     ``missing_bars``; the checks' alert is one summary, the run's failure one message."""
     add_to_watchlist(db, "SPX")
     first, last = date(2025, 8, 31), date(2025, 11, 28)
     empty_bucket = chain_resources(s3_endpoint, bucket, database_url, tmp_path)
     result = materialize(
-        ASSETS, resources=empty_bucket, instance=instance, raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": first.isoformat(),
-              "dagster/asset_partition_range_end": last.isoformat()},
-    )  # fmt: skip
+        ASSETS,
+        resources=empty_bucket,
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
     assert not result.success
     sessions = [
         (first + timedelta(days=i)).isoformat()
@@ -207,10 +227,12 @@ def test_a_failing_90_day_backfill_sends_one_summary(
 def _report_freshness(instance, previous: FreshnessState, new: FreshnessState) -> None:
     instance.report_runless_asset_event(
         FreshnessStateChange(
-            key=AssetKey("historical_bars"), previous_state=previous, new_state=new,
+            key=AssetKey("historical_bars"),
+            previous_state=previous,
+            new_state=new,
             state_change_timestamp=time.time(),
         )
-    )  # fmt: skip
+    )
 
 
 def test_stale_data_alerts_on_trading_days_and_resolves(instance):

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import gzip
 from datetime import date
 
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from market_data.calendar import day_window
-from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.checks import bar_sanity_check, missing_bars
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_tests.conftest import chain_resources
+from market_data_tests.day_files import withdraw_hour
 
 ASSETS = [*DATASET_ASSETS, historical_bars, missing_bars, bar_sanity_check]
 GAP_DAY = date(2025, 11, 26)
@@ -25,16 +24,7 @@ GAP_DAY = date(2025, 11, 26)
 def resources(db, database_url, s3_client, s3_endpoint, bucket, tmp_path):
     source = tmp_path / "source"
     generate_source(source, date(2025, 11, 25), date(2025, 11, 28))
-    # One hour of SPX withdrawn from one day's file: 11:00-11:59 ET.
-    path = source / DATASETS["indices"].key(GAP_DAY)
-    hour_start = (day_window(GAP_DAY).start_ms + 11 * 3_600_000) * 1_000_000
-    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
-    kept = [
-        line for line in lines
-        if not (line.startswith("I:SPX,")
-                and hour_start <= int(line.split(",")[5]) < hour_start + 3_600 * 10**9)
-    ]  # fmt: skip
-    path.write_bytes(gzip.compress(("\n".join(kept) + "\n").encode()))
+    withdraw_hour(source, GAP_DAY, "I:SPX", 11)  # 11:00-11:59 ET
     seed_bucket(s3_endpoint, bucket, source)
     add_to_watchlist(db, "SPX")
     add_to_watchlist(db, "NDX")
@@ -53,15 +43,23 @@ def checks_of(result, name: str) -> dict[str, object]:
 
 def test_a_week_of_checks(resources):
     result = materialize(
-        ASSETS, resources=resources, instance=DagsterInstance.ephemeral(), raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": "2025-11-25",
-              "dagster/asset_partition_range_end": "2025-11-28"},
-    )  # fmt: skip
+        ASSETS,
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": "2025-11-25",
+            "dagster/asset_partition_range_end": "2025-11-28",
+        },
+    )
     assert result.success
     missing = checks_of(result, "missing_bars")
     assert {day: e.passed for day, e in missing.items()} == {
-        "2025-11-25": True, "2025-11-26": False, "2025-11-27": True, "2025-11-28": True,
-    }  # fmt: skip
+        "2025-11-25": True,
+        "2025-11-26": False,
+        "2025-11-27": True,
+        "2025-11-28": True,
+    }
     gap = missing["2025-11-26"]
     assert gap.severity == AssetCheckSeverity.WARN
     assert gap.metadata["missing"].value == "- SPX: 60 of 390 minutes missing (11:00-11:59)"
@@ -93,8 +91,11 @@ def test_bar_sanity_counts_broken_bars(db):
             (window.start_ms + offset, o, h, low, c, v),
         )
     assert bar_sanity(db, GAP_DAY) == {
-        "bars": 4, "ohlc_inconsistent": 1, "negative_volume": 1, "not_on_a_minute": 1,
-    }  # fmt: skip
+        "bars": 4,
+        "ohlc_inconsistent": 1,
+        "negative_volume": 1,
+        "not_on_a_minute": 1,
+    }
 
 
 def test_days_around_the_dst_change_are_complete(db, database_url, s3_endpoint, bucket, tmp_path):
@@ -103,13 +104,19 @@ def test_days_around_the_dst_change_are_complete(db, database_url, s3_endpoint, 
     seed_bucket(s3_endpoint, bucket, source)
     add_to_watchlist(db, "SPX")
     result = materialize(
-        ASSETS, resources=chain_resources(s3_endpoint, bucket, database_url, tmp_path),
+        ASSETS,
+        resources=chain_resources(s3_endpoint, bucket, database_url, tmp_path),
         instance=DagsterInstance.ephemeral(),
-        tags={"dagster/asset_partition_range_start": "2025-10-31",
-              "dagster/asset_partition_range_end": "2025-11-03"},
-    )  # fmt: skip
+        tags={
+            "dagster/asset_partition_range_start": "2025-10-31",
+            "dagster/asset_partition_range_end": "2025-11-03",
+        },
+    )
     missing = checks_of(result, "missing_bars")
     assert {d: e.passed for d, e in missing.items()} == {
-        "2025-10-31": True, "2025-11-01": True, "2025-11-02": True, "2025-11-03": True,
-    }  # fmt: skip
+        "2025-10-31": True,
+        "2025-11-01": True,
+        "2025-11-02": True,
+        "2025-11-03": True,
+    }
     assert missing["2025-11-03"].metadata["session_minutes"].value == 390

@@ -161,9 +161,18 @@ def run_range(resources, first: date, last: date):
     ids=lambda v: v if isinstance(v, str) else f"{(v[1] - v[0]).days + 1}days",
 )
 def test_a_range_with_missing_files_loads_every_other_day_and_names_them(
-    span, workers, where, db, database_url, s3_endpoint, bucket, s3_client, indices_source,
-    tmp_path, monkeypatch,
-):  # fmt: skip
+    span,
+    workers,
+    where,
+    db,
+    database_url,
+    s3_endpoint,
+    bucket,
+    s3_client,
+    indices_source,
+    tmp_path,
+    monkeypatch,
+):
     monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", workers)
     seed_bucket(s3_endpoint, bucket, indices_source)
     add_to_watchlist(db, "SPX")

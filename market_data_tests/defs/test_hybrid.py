@@ -64,12 +64,20 @@ def world(db, database_url, s3_client, s3_endpoint, bucket, tmp_path):
         dataset = DATASETS["indices" if ticker.startswith("I:") else "stocks"]
         rows = file_rows(source / dataset.key(day), ticker)
         bars = [
-            {"o": float(r["open"]), "h": float(r["high"]) + 0.5, "l": float(r["low"]),
-             "c": float(r["close"]), "t": int(r["window_start"]) // 1_000_000}
-            | ({"v": float(r["volume"]), "vw": float(r["close"]), "n": int(r["transactions"])}
-               if "volume" in r else {})
+            {
+                "o": float(r["open"]),
+                "h": float(r["high"]) + 0.5,
+                "l": float(r["low"]),
+                "c": float(r["close"]),
+                "t": int(r["window_start"]) // 1_000_000,
+            }
+            | (
+                {"v": float(r["volume"]), "vw": float(r["close"]), "n": int(r["transactions"])}
+                if "volume" in r
+                else {}
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
         # A late bar the file will not have: the flat file must remove it.
         last = dict(bars[-1], t=bars[-1]["t"] + 60_000)
         return [*bars, last]
@@ -83,8 +91,13 @@ def world(db, database_url, s3_client, s3_endpoint, bucket, tmp_path):
 
 
 def run(resources, day: date):
-    return materialize(ASSETS, partition_key=day.isoformat(), resources=resources,
-                       instance=DagsterInstance.ephemeral(), raise_on_error=False)  # fmt: skip
+    return materialize(
+        ASSETS,
+        partition_key=day.isoformat(),
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
 
 
 def day_rows(db, day: date):
@@ -115,8 +128,10 @@ def test_rest_then_flat_file_supersedes_it(world, db, s3_client, bucket):
     assert "option contracts come from flat files only" in options_meta["source_choice"].value
 
     # Not published yet: the sensor waits.
-    context = build_sensor_context(instance=DagsterInstance.ephemeral(), definitions=defs,
-                                   resources=resources)  # fmt: skip
+    sensor_resources = {name: resources[name] for name in ("warehouse", "flat_files")}
+    context = build_sensor_context(
+        instance=DagsterInstance.ephemeral(), definitions=defs, resources=sensor_resources
+    )
     skipped = flat_file_supersedes_rest(context)
     assert "not published yet" in skipped.skip_message
 
@@ -154,8 +169,10 @@ def test_a_rest_load_never_overwrites_the_flat_file(world, db, s3_client, bucket
 
 
 def test_old_days_without_a_file_fail_clearly(world, db):
-    resources = dict(world["resources"], rest_api=RestApiResource(
-        base_url=world["server"].base_url, api_key=API_KEY, window_days=1))  # fmt: skip
+    resources = dict(
+        world["resources"],
+        rest_api=RestApiResource(base_url=world["server"].base_url, api_key=API_KEY, window_days=1),
+    )
     result = run(resources, RECENT)  # a window of 1 day is today alone
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

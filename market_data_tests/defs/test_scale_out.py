@@ -143,8 +143,10 @@ def failures(logs: Iterable[EventLogEntry]) -> str:
     lines = []
     for entry in logs:
         event = entry.dagster_event
-        if event and event.event_type in (DagsterEventType.STEP_FAILURE,
-                                          DagsterEventType.RUN_FAILURE):  # fmt: skip
+        if event and event.event_type in (
+            DagsterEventType.STEP_FAILURE,
+            DagsterEventType.RUN_FAILURE,
+        ):
             error = getattr(event.event_specific_data, "error", None)
             lines.append(f"{entry.step_key or 'run'}: {error.message if error else event.message}")
     return "\n".join(lines) or "(no failure events)"
@@ -229,8 +231,11 @@ def test_a_range_run_spreads_its_steps_over_worker_processes(deployment, source_
 
     # One run, three partitions: each asset materialized once per day of the range.
     days = {RANGE[0], "2025-11-25", RANGE[1]}
-    materialized = [e for e in logs if e.dagster_event and
-                    e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION]  # fmt: skip
+    materialized = [
+        e
+        for e in logs
+        if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION
+    ]
     for name in ("historical_bars", *DAY_FILE_STEPS):
         partitions = sorted(
             e.dagster_event.partition
@@ -269,9 +274,14 @@ def background(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> It
     its process group); the group is stopped on the way out, whatever happened."""
     with log.open("w") as out:
         process = subprocess.Popen(
-            args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            args,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         yield process
     finally:
@@ -294,9 +304,14 @@ def dagster_cli_all(
 
     def start(args: list[str]) -> subprocess.Popen:
         return subprocess.Popen(
-            [str(BIN / "dagster"), *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
+            [str(BIN / "dagster"), *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
 
     processes = [start(args) for args in commands]
     deadline = time.monotonic() + timeout
@@ -343,20 +358,40 @@ def test_queued_partition_runs_start_two_at_a_time(deployment, source_dir, monke
     code_log, daemon_log = dagster_home / "code-server.log", dagster_home / "daemon.log"
     try:
         with background(
-            [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p",
-             str(code_port), "-m", "market_data.definitions", "--location-name", "market_data"],
-            env, home, code_log,
-        ) as code_server:  # fmt: skip
-            wait_for(lambda: port_answers(code_port), 120, "the code server", code_server,
-                     code_log)  # fmt: skip
+            [
+                str(BIN / "dagster"),
+                "code-server",
+                "start",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(code_port),
+                "-m",
+                "market_data.definitions",
+                "--location-name",
+                "market_data",
+            ],
+            env,
+            home,
+            code_log,
+        ) as code_server:
+            wait_for(lambda: port_answers(code_port), 120, "the code server", code_server, code_log)
             # One run per partition, queued as the UI's "Materialize" or a sensor's run
             # requests queue them; in-process steps, so the runs are the only parallelism.
             launches = [
-                ["job", "launch", "-j", "historical_bars_job", *cli_args,
-                 "--tags", json.dumps({"dagster/partition": day, TEST_TAG: "queued"}),
-                 "--config-json", json.dumps(IN_PROCESS)]
+                [
+                    "job",
+                    "launch",
+                    "-j",
+                    "historical_bars_job",
+                    *cli_args,
+                    "--tags",
+                    json.dumps({"dagster/partition": day, TEST_TAG: "queued"}),
+                    "--config-json",
+                    json.dumps(IN_PROCESS),
+                ]
                 for day in QUEUED_DAYS
-            ]  # fmt: skip
+            ]
             # On a fresh instance every watchlist symbol is new to this sensor, which would
             # queue a 90-day backfill of its own: stopped, so only the test's runs exist.
             stop_sensor = ["sensor", "stop", "watchlist_backfill", *cli_args]
@@ -366,8 +401,9 @@ def test_queued_partition_runs_start_two_at_a_time(deployment, source_dir, monke
             assert sorted(r.tags.get("dagster/partition") for r in queued) == list(QUEUED_DAYS)
             assert {r.status for r in queued} == {DagsterRunStatus.QUEUED}
 
-            with background([str(BIN / "dagster-daemon"), "run", *cli_args], env, home,
-                            daemon_log) as daemon:  # fmt: skip
+            with background(
+                [str(BIN / "dagster-daemon"), "run", *cli_args], env, home, daemon_log
+            ) as daemon:
                 peak, deadline = 0, time.monotonic() + RUNS_TIMEOUT_SECONDS
                 while True:
                     runs = instance.get_runs()
@@ -377,8 +413,9 @@ def test_queued_partition_runs_start_two_at_a_time(deployment, source_dir, monke
                     if all(s in FINISHED for s in statuses.values()):
                         break
                     if daemon.poll() is not None:
-                        pytest.fail(f"the daemon exited ({daemon.returncode}):\n"
-                                    f"{log_tail(daemon_log)}")  # fmt: skip
+                        pytest.fail(
+                            f"the daemon exited ({daemon.returncode}):\n{log_tail(daemon_log)}"
+                        )
                     if time.monotonic() > deadline:
                         pytest.fail(
                             f"runs not finished within {RUNS_TIMEOUT_SECONDS}s: "
@@ -400,10 +437,13 @@ def test_queued_partition_runs_start_two_at_a_time(deployment, source_dir, monke
         kinds = {DagsterEventType.RUN_STARTING, DagsterEventType.RUN_SUCCESS}
         spans = []
         for run in runs:
-            times = {e.dagster_event.event_type: e.timestamp
-                     for e in instance.all_logs(run.run_id, of_type=kinds)}  # fmt: skip
-            spans.append((times[DagsterEventType.RUN_STARTING],
-                          times[DagsterEventType.RUN_SUCCESS]))  # fmt: skip
+            times = {
+                e.dagster_event.event_type: e.timestamp
+                for e in instance.all_logs(run.run_id, of_type=kinds)
+            }
+            spans.append(
+                (times[DagsterEventType.RUN_STARTING], times[DagsterEventType.RUN_SUCCESS])
+            )
         assert most_at_once(spans) == 2, spans
         assert peak == 2, f"polling saw at most {peak} run(s) in progress at once"
     finally:

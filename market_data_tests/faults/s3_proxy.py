@@ -63,8 +63,10 @@ class FaultyS3Proxy:
                 body = self.rfile.read(length) if length else None
                 fault = proxy._take(self.command, self.path)
                 if fault and fault.kind == "forbidden":
-                    payload = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied'
-                               b"</Code><Message>Access Denied</Message></Error>")  # fmt: skip
+                    payload = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied'
+                        b"</Code><Message>Access Denied</Message></Error>"
+                    )
                     self.send_response(403)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))

@@ -55,19 +55,35 @@ def world(db, database_url, s3_client, s3_endpoint, bucket, source, tmp_path, mo
         add_to_watchlist(db, symbol)
     with FaultyS3Proxy(s3_endpoint) as proxy:
         resources = chain_resources(
-            proxy.endpoint, bucket, database_url, tmp_path, secret_key=SECRET,
+            proxy.endpoint,
+            bucket,
+            database_url,
+            tmp_path,
+            secret_key=SECRET,
             rest_api=RestApiResource(api_key=API_KEY, window_days=1),
-        )  # fmt: skip
-        world = {"resources": resources, "proxy": proxy, "db": db, "s3": s3_client,
-                 "bucket": bucket, "source": source, "landing": tmp_path / "landing"}  # fmt: skip
+        )
+        world = {
+            "resources": resources,
+            "proxy": proxy,
+            "db": db,
+            "s3": s3_client,
+            "bucket": bucket,
+            "source": source,
+            "landing": tmp_path / "landing",
+        }
         assert run(world, DAY_A).success and run(world, DAY_B).success
         yield world
 
 
 def run(world, day: date, **overrides):
     resources = dict(world["resources"], **overrides)
-    return materialize(ASSETS, partition_key=day.isoformat(), resources=resources,
-                       instance=DagsterInstance.ephemeral(), raise_on_error=False)  # fmt: skip
+    return materialize(
+        ASSETS,
+        partition_key=day.isoformat(),
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
 
 
 def rows(world, day: date) -> list[tuple]:
@@ -156,8 +172,9 @@ BAD_FILES = {
 def test_a_bad_day_file_changes_nothing_and_a_rerun_completes(world, report, fault):
     before_a, before_b = rows(world, DAY_A), rows(world, DAY_B)
     publish(world, BAD_FILES[fault](good_body(world)))
-    assert_failed_cleanly(world, report, run(world, DAY_B), f"day file: {fault}", STOCKS_KEY_B,
-                          before_b)  # fmt: skip
+    assert_failed_cleanly(
+        world, report, run(world, DAY_B), f"day file: {fault}", STOCKS_KEY_B, before_b
+    )
     assert rows(world, DAY_A) == before_a
 
     publish(world, good_body(world))
@@ -181,8 +198,14 @@ def test_a_reordered_header_is_read_by_name(world, report):
 def test_s3_403_names_the_object_and_changes_nothing(world, report):
     before = rows(world, DAY_B)
     world["proxy"].inject(Fault(STOCKS_KEY_B, "forbidden", times=100))
-    assert_failed_cleanly(world, report, run(world, DAY_B), "S3 403 (bad keys)",
-                          f"s3://{world['bucket']}/{STOCKS_KEY_B}: access denied (403)", before)  # fmt: skip
+    assert_failed_cleanly(
+        world,
+        report,
+        run(world, DAY_B),
+        "S3 403 (bad keys)",
+        f"s3://{world['bucket']}/{STOCKS_KEY_B}: access denied (403)",
+        before,
+    )
     world["proxy"].faults.clear()
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
 
@@ -203,15 +226,27 @@ def test_s3_resets_that_persist_leave_no_half_file(world, report):
     before = rows(world, DAY_B)
     publish(world, _reorder(good_body(world)))
     world["proxy"].inject(Fault(STOCKS_KEY_B, "reset", times=3, reset_after_bytes=2048))
-    assert_failed_cleanly(world, report, run(world, DAY_B), "S3 reset mid-download (persistent)",
-                          "gave up after 3 attempts", before, "clear error, no half file")  # fmt: skip
+    assert_failed_cleanly(
+        world,
+        report,
+        run(world, DAY_B),
+        "S3 reset mid-download (persistent)",
+        "gave up after 3 attempts",
+        before,
+        "clear error, no half file",
+    )
     assert not list(world["landing"].rglob("*.part"))
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
 
 
 def test_database_refusing_connections_is_named(world, report):
-    result = run(world, DAY_B, warehouse=WarehouseResource(
-        database_url="postgresql://market:pw-not-shown@127.0.0.1:1/market"))  # fmt: skip
+    result = run(
+        world,
+        DAY_B,
+        warehouse=WarehouseResource(
+            database_url="postgresql://market:pw-not-shown@127.0.0.1:1/market"
+        ),
+    )
     message = failure_message(result)
     assert not result.success
     assert "cannot connect to PostgreSQL market@127.0.0.1:1/market" in message
@@ -244,8 +279,14 @@ def test_a_load_killed_mid_transaction_leaves_the_day_as_it_was(world, report, d
     blocker.execute("ROLLBACK")
     blocker.close()
     thread.join(timeout=60)
-    assert_failed_cleanly(world, report, outcome["result"], "PostgreSQL connection killed mid-load",
-                          f"historical_bars {DAY_B}", before)  # fmt: skip
+    assert_failed_cleanly(
+        world,
+        report,
+        outcome["result"],
+        "PostgreSQL connection killed mid-load",
+        f"historical_bars {DAY_B}",
+        before,
+    )
     assert run(world, DAY_B).success and rows(world, DAY_B) == before
 
 
@@ -275,9 +316,10 @@ def test_no_secret_in_events_or_logs(world, report, caplog, capsys):
     assert result.success
     text = "\n".join(str(e) for e in result.all_events)
     text += "\n".join(
-        str(v) for m in result.asset_materializations_for_node("stocks_day_file")
+        str(v)
+        for m in result.asset_materializations_for_node("stocks_day_file")
         for v in m.metadata.values()
-    )  # fmt: skip
+    )
     captured = capsys.readouterr()
     text += caplog.text + captured.out + captured.err
     for secret in (SECRET, API_KEY):
@@ -294,8 +336,13 @@ def _materialize_one(args: tuple[str, dict[str, str]]) -> bool:
         "bar_store": BarStoreResource(root=config["bars"]),
         "rest_api": RestApiResource(),
     }
-    return materialize(ASSETS, partition_key=day, resources=resources,
-                       instance=DagsterInstance.ephemeral(), raise_on_error=False).success  # fmt: skip
+    return materialize(
+        ASSETS,
+        partition_key=day,
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    ).success
 
 
 def test_twenty_partitions_in_concurrent_runs_load_every_bar_once(
@@ -311,19 +358,28 @@ def test_twenty_partitions_in_concurrent_runs_load_every_bar_once(
     add_to_watchlist(db, "SPX")
     add_to_watchlist(db, "SPY", include_options=True)
     config = {
-        "flat_files": {"endpoint_url": s3_endpoint, "bucket": bucket, "access_key": "k",
-                       "secret_key": "s", "landing_dir": str(tmp_path / "landing")},
-        "database_url": database_url, "bars": str(tmp_path / "bars"),
-    }  # fmt: skip
+        "flat_files": {
+            "endpoint_url": s3_endpoint,
+            "bucket": bucket,
+            "access_key": "k",
+            "secret_key": "s",
+            "landing_dir": str(tmp_path / "landing"),
+        },
+        "database_url": database_url,
+        "bars": str(tmp_path / "bars"),
+    }
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         outcomes = pool.map(_materialize_one, [(d.isoformat(), config) for d in days])
     assert all(outcomes)
     total, distinct = db.execute(
         "SELECT count(*), count(DISTINCT (symbol, timeframe, timestamp)) FROM historical_bars"
     ).fetchone()
-    spx = dict(db.execute(
-        "SELECT (to_timestamp(timestamp / 1000.0) AT TIME ZONE 'America/New_York')::date, count(*)"
-        " FROM historical_bars WHERE symbol = 'SPX' GROUP BY 1").fetchall())  # fmt: skip
+    spx = dict(
+        db.execute(
+            "SELECT (to_timestamp(timestamp / 1000.0) AT TIME ZONE 'America/New_York')::date, count(*)"
+            " FROM historical_bars WHERE symbol = 'SPX' GROUP BY 1"
+        ).fetchall()
+    )
     assert total == distinct and set(spx) == set(days) and set(spx.values()) == {390}
     report("20 partitions, 4 concurrent runs", "every bar exactly once", 0, total)
 
@@ -342,9 +398,15 @@ def test_a_disk_full_error_is_surfaced_and_nothing_is_kept(world, report, databa
             f"CREATE TRIGGER disk_full BEFORE INSERT ON {partition}"
             " FOR EACH ROW EXECUTE FUNCTION market_data_disk_full()"
         )
-    assert_failed_cleanly(world, report, run(world, DAY_B), "PostgreSQL disk full mid-load",
-                          f"historical_bars {DAY_B}: could not extend file: No space left on device",
-                          before, "error surfaced, table unchanged")  # fmt: skip
+    assert_failed_cleanly(
+        world,
+        report,
+        run(world, DAY_B),
+        "PostgreSQL disk full mid-load",
+        f"historical_bars {DAY_B}: could not extend file: No space left on device",
+        before,
+        "error surfaced, table unchanged",
+    )
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(f"DROP TRIGGER disk_full ON {partition}")
     assert run(world, DAY_B).success and rows(world, DAY_B) == before

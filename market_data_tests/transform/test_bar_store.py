@@ -80,11 +80,23 @@ def backend(request, tmp_path) -> Backend:
 def bars(day: date, closes: list[float]) -> pa.Table:
     start = day_window(day).start_ms + 14 * 3_600_000 + 30 * 60_000  # 09:30 ET
     return pa.Table.from_pylist(
-        [{"symbol": "SPY", "underlying": "SPY", "timestamp": start + i * 60_000, "open": c,
-          "high": c, "low": c, "close": c, "volume": 100.0, "vwap": None, "transactions": 3}
-         for i, c in enumerate(closes)],
+        [
+            {
+                "symbol": "SPY",
+                "underlying": "SPY",
+                "timestamp": start + i * 60_000,
+                "open": c,
+                "high": c,
+                "low": c,
+                "close": c,
+                "volume": 100.0,
+                "vwap": None,
+                "transactions": 3,
+            }
+            for i, c in enumerate(closes)
+        ],
         schema=BARS_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def parquet(content: bytes) -> pa.Table:

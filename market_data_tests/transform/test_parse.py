@@ -19,13 +19,21 @@ SAMPLES = Path(__file__).parents[1] / "data" / "massive-samples"
 
 # Adding a dataset is a description, nothing more: these two are the real sample files'.
 CRYPTO = Dataset(
-    name="crypto", prefix="global_crypto", header=AGG_HEADER, tickers=PrefixedTickers("X:"),
-    loads="stock", day_timezone="UTC",
-)  # fmt: skip
+    name="crypto",
+    prefix="global_crypto",
+    header=AGG_HEADER,
+    tickers=PrefixedTickers("X:"),
+    loads="stock",
+    day_timezone="UTC",
+)
 FOREX = Dataset(
-    name="forex", prefix="global_forex", header=AGG_HEADER, tickers=PrefixedTickers("C:"),
-    loads="stock", day_timezone="UTC",
-)  # fmt: skip
+    name="forex",
+    prefix="global_forex",
+    header=AGG_HEADER,
+    tickers=PrefixedTickers("C:"),
+    loads="stock",
+    day_timezone="UTC",
+)
 
 
 def rows_of(path: Path, ticker: str) -> list[dict[str, str]]:
@@ -71,16 +79,21 @@ def test_real_files_parse_to_the_last_digit(dataset, name, day, symbols, rows_re
 
 def test_btc_keeps_every_minute_of_the_utc_day():
     parsed = parse_day_file(
-        SAMPLES / "crypto_2025-01-02.csv.gz", CRYPTO, CRYPTO.window(date(2025, 1, 2)),
+        SAMPLES / "crypto_2025-01-02.csv.gz",
+        CRYPTO,
+        CRYPTO.window(date(2025, 1, 2)),
         frozenset({"BTC-USD"}),
-    )  # fmt: skip
+    )
     assert parsed.rows_kept == 1440
     first = parsed.bars.slice(0, 1).to_pylist()[0]
     # A real crypto row of Massive's: X:BTC-USD,0.04887865999999999,94380.9,94382.4,94777.0,94380.9,1735776000…
     assert first["volume"] == 0.04887865999999999
     assert (first["open"], first["close"], first["high"], first["low"]) == (
-        94380.9, 94382.4, 94777.0, 94380.9,
-    )  # fmt: skip
+        94380.9,
+        94382.4,
+        94777.0,
+        94380.9,
+    )
 
 
 STOCK_DAY = date(2025, 11, 25)
@@ -104,8 +117,12 @@ def test_reordered_header_is_read_by_name(tmp_path):
     path = stock_file(tmp_path, [f"{T0},SPY,590.1,590.5,589.9,590.2,1200,30"], header=header)
     bar = parse_day_file(path, DATASETS["stocks"], WINDOW, frozenset({"SPY"})).bars.to_pylist()[0]
     assert (bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"]) == (
-        590.1, 590.5, 589.9, 590.2, 1200.0,
-    )  # fmt: skip
+        590.1,
+        590.5,
+        589.9,
+        590.2,
+        1200.0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,21 @@ from market_data.transform import parse, scan
 from market_data.transform.parse import parse_day_file
 
 DAY = date(2025, 11, 25)
-WATCH = {"indices": {"SPX", "NDX", "VIX"}, "stocks": {"SPY", "NA", "BRK.B", "A"},
-         "options": {"SPX", "SPY", "AMC"}}  # fmt: skip
+WATCH = {
+    "indices": {"SPX", "NDX", "VIX"},
+    "stocks": {"SPY", "NA", "BRK.B", "A"},
+    "options": {"SPX", "SPY", "AMC"},
+}
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("scan")
-    return {name: root / f"{name}.csv.gz" for name in DATASETS
-            if generate_day_file(DATASETS[name], DAY, root / f"{name}.csv.gz")}  # fmt: skip
+    return {
+        name: root / f"{name}.csv.gz"
+        for name in DATASETS
+        if generate_day_file(DATASETS[name], DAY, root / f"{name}.csv.gz")
+    }
 
 
 def both_ways(path, name, monkeypatch, chunk: int):

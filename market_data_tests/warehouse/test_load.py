@@ -169,9 +169,10 @@ def test_a_conflict_outside_the_scope_falls_back_to_the_upsert(db):
         db, WINDOW, [DatasetBars(DATASETS["stocks"], frozenset({"SPY"}), bars("SPY", range(3)))]
     )
     result = load_day(
-        db, WINDOW,
+        db,
+        WINDOW,
         [DatasetBars(DATASETS["indices"], frozenset({"SPY"}), bars("SPY", range(3), close=7.0))],
-    )  # fmt: skip
+    )
     assert result.rows_written == 3
     got = db.execute("SELECT close, dataset FROM historical_bars ORDER BY timestamp").fetchall()
     assert got == [(7.0, "indices")] * 3

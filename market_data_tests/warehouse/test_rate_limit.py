@@ -15,19 +15,19 @@ KEY = "rate-limit-key"
 PER_MINUTE = 240  # 4 a second; the server refuses a 6th request within any second
 REQUESTS_PER_PROCESS = 8
 
-FETCH = """
+FETCH = f"""
 import sys
 from datetime import date
 from market_data.sources.rest import RestAggregates
 from market_data.warehouse.rate_limit import SharedRateLimiter
 
 base_url, database_url, shared = sys.argv[1], sys.argv[2], sys.argv[3] == "shared"
-limiter = SharedRateLimiter(database_url, {per_minute}) if shared else None
-client = RestAggregates(base_url=base_url, api_key="{key}", requests_per_minute={per_minute},
+limiter = SharedRateLimiter(database_url, {PER_MINUTE}) if shared else None
+client = RestAggregates(base_url=base_url, api_key="{KEY}", requests_per_minute={PER_MINUTE},
                         limiter=limiter, backoff_seconds=0.05, max_backoff_seconds=0.2)
-for n in range({count}):
+for n in range({REQUESTS_PER_PROCESS}):
     client.minute_bars("SPY", date(2025, 11, 25))
-""".format(per_minute=PER_MINUTE, key=KEY, count=REQUESTS_PER_PROCESS)
+"""
 
 
 def three_processes(base_url: str, database_url: str, mode: str) -> float:

@@ -17,11 +17,22 @@ def one_bar_per_day(db, days: list[date]) -> None:
     for day in days:
         window = day_window(day)
         table = pa.Table.from_pylist(
-            [{"symbol": "SPY", "underlying": "SPY", "timestamp": window.start_ms + 15 * 3_600_000,
-              "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0, "vwap": None,
-              "transactions": 1}],
+            [
+                {
+                    "symbol": "SPY",
+                    "underlying": "SPY",
+                    "timestamp": window.start_ms + 15 * 3_600_000,
+                    "open": 1.0,
+                    "high": 1.0,
+                    "low": 1.0,
+                    "close": 1.0,
+                    "volume": 1.0,
+                    "vwap": None,
+                    "transactions": 1,
+                }
+            ],
             schema=BARS_SCHEMA,
-        )  # fmt: skip
+        )
         load_day(db, window, [DatasetBars(DATASETS["stocks"], frozenset({"SPY"}), table)])
 
 
@@ -43,12 +54,19 @@ def test_rows_either_side_of_the_cutoff(db):
 
 
 def test_day_files_before_the_cutoff_are_removed(tmp_path):
-    for name in ("2025-03-09.csv.gz", "2025-03-09.csv.gz.manifest.json", "2025-03-10.csv.gz",
-                 "2025-03-10.parquet", "README"):  # fmt: skip
+    for name in (
+        "2025-03-09.csv.gz",
+        "2025-03-09.csv.gz.manifest.json",
+        "2025-03-10.csv.gz",
+        "2025-03-10.parquet",
+        "README",
+    ):
         (tmp_path / "a" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "a" / name).write_text("x")
     result = prune_day_files(tmp_path, date(2025, 3, 10))
     assert result.files_removed == 2
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "2025-03-10.csv.gz", "2025-03-10.parquet", "README",
-    ]  # fmt: skip
+        "2025-03-10.csv.gz",
+        "2025-03-10.parquet",
+        "README",
+    ]
