@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from market_data.calendar import DayWindow, day_window
+from market_data.calendar import DayWindow, day_window, forex_minutes, is_session
 from market_data.errors import ConfigurationError
 
 # Massive's minute-aggregate header, as its flat-file docs give it. Parse by name, not position.
@@ -199,6 +199,15 @@ class Dataset:
     def window(self, day: date) -> DayWindow:
         """The bars a day file may hold: those starting inside its calendar day."""
         return day_window(day, ZoneInfo(self.day_timezone))
+
+    def trades_on(self, day: date) -> bool:
+        """Whether the market trades that day, so its file is due: crypto every day, forex
+        on its Sunday-to-Friday hours, the US datasets on NYSE sessions."""
+        if self.loads == "crypto":
+            return True
+        if self.loads == "forex":
+            return bool(forex_minutes(day))
+        return is_session(day)
 
     @property
     def has_volume(self) -> bool:

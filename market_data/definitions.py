@@ -3,20 +3,32 @@
 from dagster import Definitions
 
 from market_data.defs.alert_sensors import ALERT_SENSORS, alert_channels_from_env
-from market_data.defs.assets import DATASET_ASSETS, historical_bars
+from market_data.defs.assets import (
+    DATASET_ASSETS,
+    UTC_DATASET_ASSETS,
+    historical_bars,
+    historical_bars_utc,
+)
 from market_data.defs.checks import bar_sanity_check, missing_bars
 from market_data.defs.daily_bars import daily_bars
 from market_data.defs.executors import run_executor
-from market_data.defs.jobs import bars_job, day_files_job, historical_bars_job, retention_job
+from market_data.defs.jobs import (
+    bars_job,
+    day_files_job,
+    historical_bars_job,
+    historical_bars_utc_job,
+    retention_job,
+)
+from market_data.defs.pair_checks import pair_bar_sanity, pair_missing_bars
 from market_data.defs.resources import resources_from_env
-from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
+from market_data.defs.schedules import daily_after_close, daily_utc, weekly_bulk, weekly_retention
 from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill
 
 defs = Definitions(
-    assets=[*DATASET_ASSETS, historical_bars, daily_bars],
-    asset_checks=[missing_bars, bar_sanity_check],
-    jobs=[historical_bars_job, day_files_job, bars_job, retention_job],
-    schedules=[daily_after_close, weekly_bulk, weekly_retention],
+    assets=[*DATASET_ASSETS, historical_bars, daily_bars, *UTC_DATASET_ASSETS, historical_bars_utc],
+    asset_checks=[missing_bars, bar_sanity_check, pair_missing_bars, pair_bar_sanity],
+    jobs=[historical_bars_job, historical_bars_utc_job, day_files_job, bars_job, retention_job],
+    schedules=[daily_after_close, weekly_bulk, weekly_retention, daily_utc],
     sensors=[watchlist_backfill, flat_file_supersedes_rest, *ALERT_SENSORS],
     resources={**resources_from_env(), "alert_channels": alert_channels_from_env()},
     executor=run_executor,

@@ -16,7 +16,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from market_data.calendar import is_session, today_in_new_york
+from market_data.calendar import today_in_new_york
 from market_data.datasets import Dataset
 from market_data.errors import DayDataError
 from market_data.sources.flat_files import LandedFile, fetch_day_file, landing_path
@@ -58,7 +58,7 @@ def choose_source(
     """Flat file when published; REST for recent session days without one; else a clear error."""
     if file_present:
         return SourceChoice("flat_file", "day file published")
-    if not is_session(day):
+    if not dataset.trades_on(day):
         return SourceChoice("none", "no session that day and no day file: zero rows")
     key = dataset.key(day)
     if not rest.covers(day):

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 
-from market_data.calendar import MS_PER_MINUTE, NEW_YORK, day_window, session
+from market_data.calendar import (
+    MS_PER_MINUTE,
+    NEW_YORK,
+    DayWindow,
+    crypto_minutes,
+    day_window,
+    forex_minutes,
+    session,
+    utc_day_window,
+)
 
 
 @dataclass(frozen=True)
@@ -28,11 +38,11 @@ class DayCoverage:
     def share(self) -> float:
         return self.bars / self.expected if self.expected else 1.0
 
-    def missing_text(self) -> str:
-        """Missing minutes as New York time ranges, e.g. ``11:00-11:59``."""
+    def missing_text(self, tz: ZoneInfo = NEW_YORK) -> str:
+        """Missing minutes as time ranges of ``tz`` (New York unless said), e.g. ``11:00-11:59``."""
 
         def hm(ms: int) -> str:
-            return datetime.fromtimestamp(ms / 1000, NEW_YORK).strftime("%H:%M")
+            return datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M")
 
         return ", ".join(
             hm(a) if b - a == MS_PER_MINUTE else f"{hm(a)}-{hm(b - MS_PER_MINUTE)}"
@@ -55,28 +65,71 @@ def session_coverage(
     regular = session(day)
     if regular is None:
         return [DayCoverage(s, day, 0, 0) for s in symbols]
-    rows = conn.execute(
-        'SELECT symbol, "timestamp" FROM historical_bars WHERE symbol = ANY(%s)'
-        ' AND timeframe = %s AND "timestamp" >= %s AND "timestamp" < %s',
-        (symbols, timeframe, regular.open_ms, regular.close_ms),
-    ).fetchall()
+    return minute_coverage(conn, day, symbols, [(regular.open_ms, regular.close_ms)], timeframe)
+
+
+def minute_coverage(
+    conn: psycopg.Connection,
+    day: date,
+    symbols: list[str],
+    ranges: list[tuple[int, int]],
+    timeframe: str = "1m",
+) -> list[DayCoverage]:
+    """Each symbol's bars inside the expected ``ranges`` ([start, end) epoch ms) and the
+    minutes of them it lacks."""
+    expected = np.concatenate(
+        [np.arange(a, b, MS_PER_MINUTE, dtype=np.int64) for a, b in ranges]
+        or [np.zeros(0, np.int64)]
+    )
     found: dict[str, list[int]] = {s: [] for s in symbols}
-    for symbol, ts in rows:
-        found[symbol].append(ts)
-    expected = np.arange(regular.open_ms, regular.close_ms, MS_PER_MINUTE, dtype=np.int64)
+    for start, end in ranges:
+        rows = conn.execute(
+            'SELECT symbol, "timestamp" FROM historical_bars WHERE symbol = ANY(%s)'
+            ' AND timeframe = %s AND "timestamp" >= %s AND "timestamp" < %s',
+            (symbols, timeframe, start, end),
+        ).fetchall()
+        for symbol, ts in rows:
+            found[symbol].append(ts)
     result = []
     for symbol in symbols:
         present = np.array(sorted(found[symbol]), dtype=np.int64)
         missing = np.setdiff1d(expected, present, assume_unique=True)
         result.append(
-            DayCoverage(symbol, day, int(present.size), regular.minutes, minute_ranges(missing))
+            DayCoverage(symbol, day, int(present.size), int(expected.size), minute_ranges(missing))
         )
     return result
 
 
-def bar_sanity(conn: psycopg.Connection, day: date) -> dict[str, int]:
-    """Counts of the day's bars that break OHLC, volume or minute alignment."""
-    window = day_window(day)
+def pair_minutes(
+    conn: psycopg.Connection, day: date, market: str, symbols: list[str]
+) -> list[tuple[int, int]]:
+    """The minutes a UTC day's crypto or forex pairs are expected to trade: crypto all day;
+    forex its Sunday-to-Friday hours, narrowed to the first and last minute any of the
+    pairs has that day, so a holiday (2025-01-01: 21:01-23:59 UTC) is judged by what the
+    market published, not flagged."""
+    if market == "crypto":
+        return [crypto_minutes(day)]
+    hours = forex_minutes(day)
+    if not hours or not symbols:
+        return hours
+    window = utc_day_window(day)
+    first, last = conn.execute(
+        'SELECT min("timestamp"), max("timestamp") FROM historical_bars'
+        ' WHERE symbol = ANY(%s) AND "timestamp" >= %s AND "timestamp" < %s',
+        (symbols, window.start_ms, window.end_ms),
+    ).fetchone() or (None, None)
+    if first is None:
+        return hours
+    narrowed = [(max(a, first), min(b, last + MS_PER_MINUTE)) for a, b in hours]
+    return [(a, b) for a, b in narrowed if a < b]
+
+
+def bar_sanity(
+    conn: psycopg.Connection, day: date, window: DayWindow | None = None
+) -> dict[str, int]:
+    """Counts of the day's bars (a New York day unless ``window`` says otherwise) that break
+    OHLC, volume or minute alignment."""
+    window = window or day_window(day)
     row = conn.execute(
         "SELECT count(*),"
         " count(*) FILTER (WHERE low > least(open, close) OR high < greatest(open, close)"

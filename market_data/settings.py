@@ -185,6 +185,12 @@ def watchlist_backfill_days() -> int:
     return positive_int("MARKET_DATA_WATCHLIST_BACKFILL_DAYS") or 90
 
 
+def pair_missing_tolerance() -> float:
+    """``MARKET_DATA_PAIR_MISSING_TOLERANCE``: the share of its trading minutes a crypto or
+    currency pair may lack (thin pairs skip minutes) before ``missing_bars`` warns."""
+    return share("MARKET_DATA_PAIR_MISSING_TOLERANCE", 0.05)
+
+
 def stock_missing_tolerance() -> float:
     """``MARKET_DATA_STOCK_MISSING_TOLERANCE``: the share of a session's minutes a stock may
     lack (minutes without trades) before ``missing_bars`` warns."""

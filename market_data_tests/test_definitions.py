@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, BackfillPolicy
 
-from market_data.datasets import DATASETS
+from market_data.datasets import ALL_DATASETS, DATASETS, UTC_DATASETS
 from market_data.definitions import defs
 
 
 def test_definitions_load_with_the_contracted_keys():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    expected = {"historical_bars", "daily_bars"} | {
-        f"{d}_{layer}" for d in DATASETS for layer in ("day_file", "bars")
+    expected = {"historical_bars", "daily_bars", "historical_bars_utc"} | {
+        f"{d}_{layer}" for d in ALL_DATASETS for layer in ("day_file", "bars")
     }
     assert keys == expected
     upstream = graph.get(AssetKey("historical_bars")).parent_keys
@@ -21,6 +21,9 @@ def test_definitions_load_with_the_contracted_keys():
     for name in DATASETS:
         assert graph.get(AssetKey(f"{name}_bars")).parent_keys == {AssetKey(f"{name}_day_file")}
     assert graph.get(AssetKey("daily_bars")).parent_keys == {AssetKey("historical_bars")}
+    utc = graph.get(AssetKey("historical_bars_utc"))
+    assert utc.parent_keys == {AssetKey(f"{d}_bars") for d in UTC_DATASETS}
+    assert utc.partitions_def.timezone == "UTC"
 
 
 def test_partitions_are_new_york_days():

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetMaterialization,
     AssetsDefinition,
     FreshnessPolicy,
@@ -21,10 +22,16 @@ from dagster import (
 
 from market_data import settings
 from market_data.calendar import session
-from market_data.datasets import DATASETS, Dataset
-from market_data.defs.checks import evaluations_of_a_failed_run
+from market_data.datasets import DATASETS, UTC_DATASETS, Dataset
+from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run
 from market_data.defs.day_runs import for_each_day, raise_failures, run_days
-from market_data.defs.partitions import backfill_policy, daily_partitions
+from market_data.defs.pair_checks import pair_evaluations_of_a_failed_run
+from market_data.defs.partitions import (
+    backfill_policy,
+    daily_partitions,
+    partitions_for,
+    utc_daily_partitions,
+)
 from market_data.defs.resources import (
     BarStoreResource,
     FlatFilesResource,
@@ -68,7 +75,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
     @asset(
         name=f"{dataset.name}_day_file",
         group_name="raw_files",
-        partitions_def=daily_partitions,
+        partitions_def=partitions_for(dataset),
         backfill_policy=backfill_policy(),
         kinds={"s3", "csv"},
         description=(
@@ -127,7 +134,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         name=f"{dataset.name}_bars",
         deps=[day_file],
         group_name="bars",
-        partitions_def=daily_partitions,
+        partitions_def=partitions_for(dataset),
         backfill_policy=backfill_policy(),
         kinds={"parquet"},
         description=(
@@ -198,6 +205,9 @@ DATASET_ASSETS = [
     stocks_day_file,
     stocks_bars,
 ]
+crypto_day_file, crypto_bars = build_dataset_assets(UTC_DATASETS["crypto"])
+forex_day_file, forex_bars = build_dataset_assets(UTC_DATASETS["forex"])
+UTC_DATASET_ASSETS = [crypto_day_file, crypto_bars, forex_day_file, forex_bars]
 
 
 def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
@@ -234,26 +244,76 @@ def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, M
 def historical_bars(
     context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
 ) -> MaterializeResult:
+    return load_run_days(
+        context,
+        warehouse,
+        bar_store,
+        list(DATASETS.values()),
+        upstream=[indices_bars.key, options_bars.key, stocks_bars.key],
+        failed_run_checks=evaluations_of_a_failed_run,
+        charts=True,
+    )
+
+
+@asset(
+    name="historical_bars_utc",
+    deps=[crypto_bars, forex_bars],
+    group_name="warehouse",
+    partitions_def=utc_daily_partitions,
+    backfill_policy=backfill_policy(),
+    kinds={"postgres"},
+    description=(
+        "The crypto and forex bars of a UTC day in PostgreSQL's historical_bars (the same "
+        "table), replaced in one transaction per UTC day, so that a partition is one file."
+    ),
+)
+def historical_bars_utc(
+    context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+) -> MaterializeResult:
+    return load_run_days(
+        context,
+        warehouse,
+        bar_store,
+        list(UTC_DATASETS.values()),
+        upstream=[crypto_bars.key, forex_bars.key],
+        failed_run_checks=pair_evaluations_of_a_failed_run,
+    )
+
+
+def load_run_days(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    bar_store: BarStoreResource,
+    datasets: list[Dataset],
+    *,
+    upstream: list[AssetKey],
+    failed_run_checks: FailedRunChecks,
+    charts: bool = False,
+) -> MaterializeResult:
+    """Load each day of the run from its datasets' stored bars into ``historical_bars``,
+    the run's symbols only; a day whose steps failed is left as it was and named."""
     store = bar_store.store()
-    datasets = list(DATASETS.values())
+    label = context.asset_key.to_user_string()
     # Only the run's symbols are replaced: a run for a new symbol leaves the others' rows be.
     symbols = run_symbols(context, warehouse)
     selected = {d.name: symbols.selected_underlyings(d) for d in datasets}
     with warehouse.connection() as conn:
         outcomes = for_each_day(
             context,
-            "historical_bars",
+            label,
             lambda day: load_bars(conn, day, datasets, store, selected),
             lambda r: (
                 f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
                 f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"
             ),
-            upstream=[indices_bars.key, options_bars.key, stocks_bars.key],
+            upstream=upstream,
             final=True,
         )
         loaded = outcomes.done
-        charted = sorted(selected["indices"] | selected["stocks"])
-        heatmap = coverage_metadata(conn, [d for d, _ in loaded], charted)
+        extra: dict[str, MetadataValue] = {}
+        if charts:
+            charted = sorted(selected["indices"] | selected["stocks"])
+            extra = coverage_metadata(conn, [d for d, _ in loaded], charted)
         if outcomes.failed:
             # Dagster marks a range step's partitions all at once, so a run that loaded
             # some days records each of them itself, then fails naming the others.
@@ -265,12 +325,12 @@ def historical_bars(
                         metadata=load_metadata([(day, result)]),
                     )
                 )
-            for evaluation in evaluations_of_a_failed_run(
+            for evaluation in failed_run_checks(
                 conn, store, [d for d, _ in loaded], outcomes.failed
             ):
                 context.log_event(evaluation)
-            raise_failures("historical_bars", outcomes)
-    return MaterializeResult(metadata={**load_metadata(loaded), **heatmap})
+            raise_failures(label, outcomes)
+    return MaterializeResult(metadata={**load_metadata(loaded), **extra})
 
 
 def load_metadata(loaded: list[tuple[date, LoadResult]]) -> dict[str, MetadataValue]:

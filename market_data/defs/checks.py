@@ -6,6 +6,7 @@ check's own result summarises the range.
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from dagster import (
     AssetCheckEvaluation,
@@ -35,9 +36,15 @@ ERROR_SHARE = 0.5
 Evaluation = tuple[bool, AssetCheckSeverity, dict]
 
 
-def _per_day(
+# What a failing range run records for the checks of the days it did and did not load.
+FailedRunChecks = Callable[[Any, BarStore, list[date], dict[date, str]], list[AssetCheckEvaluation]]
+
+
+def per_day(
     context: AssetCheckExecutionContext, name: str, evaluate: Callable[[date], Evaluation]
 ) -> AssetCheckResult:
+    """Evaluate ``name`` for each day of the run: one result for one day, else one
+    evaluation per partition and a summary."""
     days = [parse_day(k) for k in context.partition_keys]
     results = {day: evaluate(day) for day in days}
     if len(days) == 1:
@@ -48,7 +55,7 @@ def _per_day(
         # method's annotation names only materializations and observations.
         context.op_execution_context.log_event(
             AssetCheckEvaluation(  # type: ignore[arg-type]
-                asset_key=CHECKED_ASSET,
+                asset_key=context.check_specs[0].asset_key,
                 check_name=name,
                 passed=passed,
                 severity=severity,
@@ -113,7 +120,7 @@ def bar_sanity_of(day: date, conn) -> Evaluation:
 
 
 def evaluations_of_a_failed_run(
-    conn, store: BarStore, loaded: list[date], failed: dict[date, str]
+    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
 ) -> list[AssetCheckEvaluation]:
     """The checks' verdicts when ``historical_bars`` fails part of a range: the check steps
     do not run after a failed step, so it records them itself. A day that could not be
@@ -164,7 +171,7 @@ def missing_bars(
 ) -> AssetCheckResult:
     store = bar_store.store()
     with warehouse.connection() as conn:
-        return _per_day(context, "missing_bars", lambda day: missing_bars_of(day, conn, store))
+        return per_day(context, "missing_bars", lambda day: missing_bars_of(day, conn, store))
 
 
 @asset_check(
@@ -179,4 +186,4 @@ def bar_sanity_check(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
     with warehouse.connection() as conn:
-        return _per_day(context, "bar_sanity_check", lambda day: bar_sanity_of(day, conn))
+        return per_day(context, "bar_sanity_check", lambda day: bar_sanity_of(day, conn))

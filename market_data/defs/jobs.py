@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
+from market_data.datasets import DATASETS
 from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
 from market_data.warehouse.retention import prune_bars, prune_day_files
 
@@ -26,15 +27,22 @@ historical_bars_job = define_asset_job(
     description="Download, parse and load every dataset for the selected days, then daily bars.",
 )
 
+historical_bars_utc_job = define_asset_job(
+    name="historical_bars_utc_job",
+    selection=AssetSelection.assets("historical_bars_utc").upstream(),
+    description="Download, parse and load the crypto and forex files of the selected UTC days.",
+)
+
+# A job's assets share one partitions definition: these two take the US datasets' days.
 day_files_job = define_asset_job(
     name="day_files_job",
-    selection=AssetSelection.groups("raw_files"),
+    selection=AssetSelection.assets(*(f"{name}_day_file" for name in DATASETS)),
     description="Download the day files only (market-data download).",
 )
 
 bars_job = define_asset_job(
     name="bars_job",
-    selection=AssetSelection.groups("bars"),
+    selection=AssetSelection.assets(*(f"{name}_bars" for name in DATASETS)),
     description="Parse landed day files into bars only (market-data parse).",
 )
 

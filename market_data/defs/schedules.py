@@ -13,8 +13,8 @@ from dagster import (
     schedule,
 )
 
-from market_data.calendar import NEW_YORK
-from market_data.defs.jobs import historical_bars_job, retention_job
+from market_data.calendar import NEW_YORK, UTC
+from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job, retention_job
 from market_data.run_tags import RANGE_END_TAG, RANGE_START_TAG
 
 
@@ -70,3 +70,20 @@ def weekly_bulk(context: ScheduleEvaluationContext) -> RunRequest:
 )
 def weekly_retention(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest(run_key=f"retention:{_today(context)}")
+
+
+@schedule(
+    job=historical_bars_utc_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="06:00 UTC: the crypto and forex files of the two UTC days before, published by then.",
+)
+def daily_utc(context: ScheduleEvaluationContext) -> RunRequest:
+    today = context.scheduled_execution_time.astimezone(UTC).date()
+    return range_run_request(
+        today - timedelta(days=2),
+        today - timedelta(days=1),
+        "crypto and forex, daily",
+        f"utc:{today}",
+    )

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,7 +98,13 @@ def _handler(state: RestServerState) -> type[BaseHTTPRequestHandler]:
             ):
                 self._send(404, json.dumps({"status": "NOT_FOUND"}))
                 return
-            ticker, day = segments[3], date.fromisoformat(segments[7])
+            ticker, start = segments[3], segments[7]
+            # A US day as a date; a crypto or forex UTC day as its first epoch millisecond.
+            day = (
+                datetime.fromtimestamp(int(start) / 1000, timezone.utc).date()
+                if start.isdigit()
+                else date.fromisoformat(start)
+            )
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             cursor = query.get("cursor")
             if cursor:

@@ -21,7 +21,8 @@ import pyarrow as pa
 import requests
 
 from market_data.bar_schema import CANDIDATE_SCHEMA
-from market_data.datasets import Dataset, PrefixedTickers
+from market_data.calendar import DayWindow
+from market_data.datasets import Dataset, OptionContracts
 from market_data.errors import SourceError
 from market_data.transform.parse import ParsedDay, empty_bars, finalize_bars
 from market_data.transform.validate import RowChecks
@@ -140,10 +141,23 @@ class RestAggregates:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def minute_bars(self, ticker: str, day: date, adjusted: bool | None = False) -> list[dict]:
-        """Every minute bar of ``ticker`` on ``day``, following ``next_url`` pages."""
+    def minute_bars(
+        self,
+        ticker: str,
+        day: date,
+        adjusted: bool | None = False,
+        window: DayWindow | None = None,
+    ) -> list[dict]:
+        """Every minute bar of ``ticker`` on ``day``, following ``next_url`` pages.
+
+        Massive builds US bars on New York days, so a date is the day; a ``window`` (the
+        UTC day of crypto and forex) is asked for in epoch milliseconds instead.
+        """
         what = f"REST {ticker} {day}"
-        path = f"/v2/aggs/ticker/{ticker}/range/1/minute/{day.isoformat()}/{day.isoformat()}"
+        span = f"{day.isoformat()}/{day.isoformat()}"
+        if window is not None:
+            span = f"{window.start_ms}/{window.end_ms - 1}"
+        path = f"/v2/aggs/ticker/{ticker}/range/1/minute/{span}"
         params = {"sort": "asc", "limit": str(PAGE_LIMIT)}
         if adjusted is not None:
             params["adjusted"] = "true" if adjusted else "false"
@@ -195,14 +209,17 @@ def fetch_rest_day(
     """One dataset's day from REST for the underlyings, checked like a flat file's rows."""
     started = time.perf_counter()
     tables = []
-    if not isinstance(dataset.tickers, PrefixedTickers):
+    if isinstance(dataset.tickers, OptionContracts):
         raise ValueError(f"{dataset.name}: the REST path serves no option contracts")
     for symbol in sorted(underlyings):
         ticker = dataset.tickers.ticker(symbol)
         what = f"REST {ticker} {day}"
         # Flat files are unadjusted; indices take no `adjusted` parameter at all.
         results = client.minute_bars(
-            ticker, day, adjusted=None if dataset.loads == "index" else False
+            ticker,
+            day,
+            adjusted=None if dataset.loads == "index" else False,
+            window=dataset.window(day) if dataset.day_timezone == "UTC" else None,
         )
         tables.append(rest_bars_table(results, symbol, symbol, what))
     if not tables or not sum(t.num_rows for t in tables):

@@ -148,3 +148,13 @@ def test_pagination_that_never_ends_is_bounded(server):
     finally:
         rest.PAGE_LIMIT = original
     assert len(server.state.requests) == 5
+
+
+def test_a_utc_day_is_asked_for_in_epoch_milliseconds(server):
+    from market_data.datasets import UTC_DATASETS
+
+    crypto = UTC_DATASETS["crypto"]
+    window = crypto.window(DAY)
+    client(server).minute_bars("X:BTCUSD", DAY, window=window)
+    [request] = server.state.requests
+    assert f"/range/1/minute/{window.start_ms}/{window.end_ms - 1}?" in request

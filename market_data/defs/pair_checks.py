@@ -1,0 +1,140 @@
+"""Asset checks on ``historical_bars_utc``: crypto and currency pairs against their own
+markets' hours, one evaluation per UTC day.
+
+Crypto trades every minute of every day; forex from Sunday 17:00 to Friday 17:00 New
+York, judged within the first and last minute the day's pairs have, so a holiday is
+measured by what the market published (``quality.pair_minutes``). A pair may lack
+``MARKET_DATA_PAIR_MISSING_TOLERANCE`` of its minutes (thin pairs skip minutes without
+trades); one with no bar at all is an error.
+"""
+
+from datetime import date
+from typing import Any
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from market_data import settings
+from market_data.calendar import UTC, utc_day_window
+from market_data.datasets import UTC_DATASETS
+from market_data.defs.checks import Evaluation, per_day
+from market_data.defs.partitions import utc_daily_partitions
+from market_data.defs.resources import BarStoreResource, WarehouseResource
+from market_data.quality import bar_sanity, minute_coverage, pair_minutes
+from market_data.transform.bar_store import BarsNotBuilt, BarStore
+
+CHECKED_ASSET = AssetKey("historical_bars_utc")
+PAIR_TOLERANCE = settings.pair_missing_tolerance()
+
+
+def pair_missing_bars_on(
+    day: date, conn: Any, underlyings: dict[str, frozenset[str]]
+) -> Evaluation:
+    """Each watched pair's bars of the UTC day against its market's minutes."""
+    problems, severity, checked, expected = [], AssetCheckSeverity.WARN, 0, {}
+    for market, pairs in underlyings.items():
+        symbols = sorted(pairs)
+        if not symbols:
+            continue
+        ranges = pair_minutes(conn, day, market, symbols)
+        expected[market] = sum(b - a for a, b in ranges) // 60_000
+        checked += len(symbols)
+        for c in minute_coverage(conn, day, symbols, ranges):
+            if not c.expected or 1 - c.share <= PAIR_TOLERANCE:
+                continue
+            if not c.bars:
+                severity = AssetCheckSeverity.ERROR
+            problems.append(
+                f"{c.symbol}: {c.expected - c.bars} of {c.expected} minutes missing"
+                + (f" ({c.missing_text(UTC)} UTC)" if c.bars else " (no bars at all)")
+            )
+    metadata = {
+        **{f"{market}_minutes_expected": minutes for market, minutes in expected.items()},
+        "symbols_checked": checked,
+        "symbols_short": len(problems),
+        "missing": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+    }
+    return not problems, severity, metadata
+
+
+def _underlyings(store: BarStore, day: date) -> dict[str, frozenset[str]]:
+    """Whose bars each market's day was loaded for."""
+    found: dict[str, frozenset[str]] = {}
+    for name, dataset in UTC_DATASETS.items():
+        try:
+            found[dataset.loads] = store.read(name, day).underlyings
+        except BarsNotBuilt:
+            found[dataset.loads] = frozenset()
+    return found
+
+
+def pair_missing_bars_of(day: date, conn: Any, store: BarStore) -> Evaluation:
+    return pair_missing_bars_on(day, conn, _underlyings(store, day))
+
+
+def pair_bar_sanity_of(day: date, conn: Any) -> Evaluation:
+    found = bar_sanity(conn, day, utc_day_window(day))
+    bad = {k: v for k, v in found.items() if k != "bars" and v}
+    return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
+
+
+def pair_evaluations_of_a_failed_run(
+    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
+) -> list[AssetCheckEvaluation]:
+    """As ``checks.evaluations_of_a_failed_run``, for the UTC days of crypto and forex."""
+    verdicts: list[tuple[str, date, Evaluation]] = []
+    for day in loaded:
+        verdicts.append(("missing_bars", day, pair_missing_bars_of(day, conn, store)))
+        verdicts.append(("bar_sanity_check", day, pair_bar_sanity_of(day, conn)))
+    for day, why in sorted(failed.items()):
+        metadata = {"not_loaded": MetadataValue.text(why)}
+        verdicts.append(("missing_bars", day, (False, AssetCheckSeverity.ERROR, metadata)))
+    return [
+        AssetCheckEvaluation(
+            asset_key=CHECKED_ASSET,
+            check_name=name,
+            passed=passed,
+            severity=severity,
+            metadata=metadata,
+            partition=day.isoformat(),
+        )
+        for name, day, (passed, severity, metadata) in verdicts
+    ]
+
+
+@asset_check(
+    asset=CHECKED_ASSET,
+    name="missing_bars",
+    partitions_def=utc_daily_partitions,
+    description=(
+        "1-minute bars per crypto or currency pair against its market's minutes of the UTC "
+        "day: crypto 1,440; forex its Sunday-to-Friday hours within the day's published "
+        f"span (holidays). A pair may miss {PAIR_TOLERANCE:.0%}; none at all is an ERROR."
+    ),
+)
+def pair_missing_bars(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+) -> AssetCheckResult:
+    store = bar_store.store()
+    with warehouse.connection() as conn:
+        return per_day(context, "missing_bars", lambda day: pair_missing_bars_of(day, conn, store))
+
+
+@asset_check(
+    asset=CHECKED_ASSET,
+    name="bar_sanity_check",
+    partitions_def=utc_daily_partitions,
+    description="OHLC sanity of the UTC day's bars: low <= open, close <= high; volume >= 0.",
+)
+def pair_bar_sanity(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with warehouse.connection() as conn:
+        return per_day(context, "bar_sanity_check", lambda day: pair_bar_sanity_of(day, conn))
