@@ -18,9 +18,12 @@ from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job, 
 from market_data.run_tags import RANGE_END_TAG, RANGE_START_TAG
 
 
-def range_run_request(start: date, end: date, reason: str, run_key: str) -> RunRequest:
+def range_run_request(
+    start: date, end: date, reason: str, run_key: str, job_name: str | None = None
+) -> RunRequest:
     return RunRequest(
         run_key=run_key,
+        job_name=job_name,
         tags={
             RANGE_START_TAG: start.isoformat(),
             RANGE_END_TAG: end.isoformat(),

@@ -1,7 +1,7 @@
 """Sensors: runs that start themselves when the outside world changes."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dagster import (
     DefaultSensorStatus,
@@ -13,8 +13,9 @@ from dagster import (
 )
 
 from market_data import settings
-from market_data.calendar import today_in_new_york
-from market_data.defs.jobs import historical_bars_job
+from market_data.calendar import UTC, today_in_new_york
+from market_data.datasets import infer_asset_class
+from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
 from market_data.run_tags import SYMBOLS_TAG
@@ -26,12 +27,13 @@ WATCHLIST_BACKFILL_DAYS = settings.watchlist_backfill_days()
 
 
 @sensor(
-    job=historical_bars_job,
+    jobs=[historical_bars_job, historical_bars_utc_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Backfills the recent history of symbols added to the watchlist (or given options), "
-        "without reloading the symbols already there."
+        "without reloading the symbols already there: US symbols over New York days, "
+        "crypto and forex pairs over UTC days."
     ),
 )
 def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseResource):
@@ -49,16 +51,26 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
     added = sorted({entry.split("+")[0] for entry in current - seen})
     if not added:
         return SensorResult(skip_reason="no new watchlist symbols", cursor=cursor)
-    end = today_in_new_york() - timedelta(days=1)
-    start = end - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1)
-    request = range_run_request(
-        start,
-        end,
-        f"added to the watchlist: {', '.join(added)}",
-        run_key=f"watchlist:{','.join(added)}:{end}",
-    )
-    request = request.with_replaced_attrs(tags={**request.tags, SYMBOLS_TAG: ",".join(added)})
-    return SensorResult(run_requests=[request], cursor=cursor)
+    pairs = [s for s in added if infer_asset_class(s) in ("crypto", "forex")]
+    us = [s for s in added if s not in pairs]
+    requests = []
+    for symbols, job, today in (
+        (us, historical_bars_job, today_in_new_york()),
+        (pairs, historical_bars_utc_job, datetime.now(UTC).date()),
+    ):
+        if not symbols:
+            continue
+        end = today - timedelta(days=1)
+        request = range_run_request(
+            end - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1),
+            end,
+            f"added to the watchlist: {', '.join(symbols)}",
+            run_key=f"watchlist:{','.join(symbols)}:{end}",
+            job_name=job.name,
+        )
+        tags = {**request.tags, SYMBOLS_TAG: ",".join(symbols)}
+        requests.append(request.with_replaced_attrs(tags=tags))
+    return SensorResult(run_requests=requests, cursor=cursor)
 
 
 @sensor(

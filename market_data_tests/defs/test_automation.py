@@ -98,3 +98,14 @@ def test_schedules_request_the_documented_days():
     assert (weekly.tags[START], weekly.tags[END]) == ("2025-11-17", "2025-11-23")
     assert weekly_retention.job_name == "retention_job"
     assert defs.resolve_schedule_def("daily_after_close").default_status.value == "RUNNING"
+
+
+def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_url):
+    add_to_watchlist(db, "SPY")
+    add_to_watchlist(db, "X:BTC-USD")
+    add_to_watchlist(db, "C:EURUSD")
+    result = tick(database_url, None)
+    by_job = {r.job_name: r for r in result.run_requests}
+    assert set(by_job) == {"historical_bars_job", "historical_bars_utc_job"}
+    assert by_job["historical_bars_job"].tags[SYMBOLS_TAG] == "SPY"
+    assert by_job["historical_bars_utc_job"].tags[SYMBOLS_TAG] == "C:EURUSD,X:BTCUSD"
