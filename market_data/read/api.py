@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from market_data import settings
-from market_data.calendar import NEW_YORK, Session, day_window
-from market_data.datasets import InvalidSymbolError, normalize_symbol
+from market_data.calendar import NEW_YORK, Session, day_window, utc_day_window
+from market_data.datasets import PAIR_PREFIXES, InvalidSymbolError, normalize_symbol
 from market_data.errors import ConfigurationError
 from market_data.read.binary_copy import FLOAT8, INT8, copy_binary, decode_rows
 from market_data.read.occ import OptionContract, is_option_ticker, option_roots_of, parse_occ
@@ -123,21 +123,26 @@ def adjustment(adjust: str) -> Adjustment | None:
 
 @dataclass(frozen=True)
 class ReadRequest:
-    """A validated read: sorted distinct symbols, inclusive New York days."""
+    """A validated read: sorted distinct symbols, inclusive days (New York days; UTC days
+    for crypto and forex pairs, whose markets have no sessions)."""
 
     symbols: tuple[str, ...]
     start: date
     end: date
     timeframe: str
     session: SessionName
+    utc_days: bool = False
+
+    def _window(self, day: date):
+        return utc_day_window(day) if self.utc_days else day_window(day)
 
     @property
     def start_ms(self) -> int:
-        return day_window(self.start).start_ms
+        return self._window(self.start).start_ms
 
     @property
     def end_ms(self) -> int:
-        return day_window(self.end).end_ms
+        return self._window(self.end).end_ms
 
 
 def _day(value: DayLike, name: str) -> date:
@@ -183,7 +188,19 @@ def read_request(
     first, last = _day(start, "start"), _day(end, "end")
     if first > last:
         raise BadReadRequest(f"the range is empty: start {first} is after end {last}")
-    return ReadRequest(_symbols(symbols), first, last, timeframe, session)  # type: ignore[arg-type]
+    wanted = _symbols(symbols)
+    pairs = [s for s in wanted if s[:2] in PAIR_PREFIXES]
+    if pairs and len(pairs) != len(wanted):
+        raise BadReadRequest(
+            "crypto and forex pairs are read over UTC days, US symbols over New York days: "
+            "read them in separate calls"
+        )
+    if pairs and session != "all":
+        raise BadReadRequest(
+            f"sessions do not apply to crypto and forex pairs (they trade around the clock): "
+            f"use session='all', not {session!r}"
+        )
+    return ReadRequest(wanted, first, last, timeframe, session, utc_days=bool(pairs))  # type: ignore[arg-type]
 
 
 def database_url_for_reads(explicit: str | None = None) -> str:
@@ -293,8 +310,23 @@ def _reads_daily_table(
     return covered_days(conn, [s.day for s in sessions]) == len(sessions)
 
 
+def read_pair_bars(conn: psycopg.Connection, request: ReadRequest) -> pa.Table:
+    """Crypto and forex bars: every stored minute of the UTC days, buckets on the UTC
+    clock, ``1d`` the UTC day from 00:00 UTC."""
+    params = {"start_ms": request.start_ms, "end_ms": request.end_ms, "offset": 0}
+    query = _minute_query(request.timeframe, filtered=False, one_offset=True)
+    parts = [
+        decode_rows(copy_binary(conn, query, params | {"symbol": symbol, "idx": idx}), ROW_LAYOUT)
+        for idx, symbol in enumerate(request.symbols, start=1)
+    ]
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in ROW_LAYOUT}
+    return _table(request.symbols, columns)
+
+
 def read_bars(conn: psycopg.Connection, request: ReadRequest) -> pa.Table:
     """The bars of a validated request, as stored (unadjusted)."""
+    if request.utc_days:
+        return read_pair_bars(conn, request)
     sessions = sessions_between(request.start, request.end)
     if not sessions:
         raise BadReadRequest(
@@ -368,7 +400,8 @@ def bars_arrow(
     adjust: Adjust = "none",
     database_url: str | None = None,
 ) -> pa.Table:
-    """Bars of ``symbols`` over the inclusive New York days ``start`` … ``end`` as Arrow.
+    """Bars of ``symbols`` over the inclusive New York days ``start`` … ``end`` as Arrow
+    (UTC days for crypto and forex pairs, read on their own).
 
     Columns ``symbol, timestamp, open, high, low, close, volume, transactions``;
     ``timestamp`` is the bar's start in America/New_York; sorted by symbol, timestamp;

@@ -139,3 +139,32 @@ def test_a_crypto_day_missing_two_hours_fails_missing_bars_naming_the_minutes(en
     passed, _, metadata = pair_missing_bars_of(NEW_YEAR, db, env["bar_store"].store())
     assert not passed
     assert "X:BTCUSD: 120 of 1440 minutes missing (10:00-11:59 UTC)" in metadata["missing"].value
+
+
+def test_pairs_are_read_on_the_utc_clock(env, db, database_url):
+    import pandas as pd
+
+    from market_data.read import bars
+
+    add_to_watchlist(db, "X:BTCUSD")
+    assert run(env, NEW_YEAR, NEW_YEAR)[0].success
+    minutes = bars("X:BTC-USD", NEW_YEAR, NEW_YEAR, database_url=database_url)
+    assert len(minutes) == 1440
+    hourly = bars("X:BTCUSD", "2025-01-01", "2025-01-01", timeframe="1h", database_url=database_url)
+    assert len(hourly) == 24
+    first = pd.Timestamp("2025-01-01T00:00", tz="UTC")
+    assert hourly["timestamp"].iloc[0] == first  # shown in New York time: 2024-12-31 19:00
+    hour = minutes.iloc[:60]
+    assert hourly.iloc[0][["open", "high", "low", "close"]].tolist() == [
+        hour["open"].iloc[0],
+        hour["high"].max(),
+        hour["low"].min(),
+        hour["close"].iloc[-1],
+    ]
+    daily = bars("X:BTCUSD", NEW_YEAR, NEW_YEAR, timeframe="1d", database_url=database_url)
+    assert daily["timestamp"].tolist() == [first]
+    assert daily["volume"].iloc[0] == pytest.approx(minutes["volume"].sum())
+    with pytest.raises(ValueError, match="sessions do not apply"):
+        bars("X:BTCUSD", NEW_YEAR, NEW_YEAR, session="regular", database_url=database_url)
+    with pytest.raises(ValueError, match="separate calls"):
+        bars(["X:BTCUSD", "SPY"], NEW_YEAR, NEW_YEAR, database_url=database_url)
