@@ -153,9 +153,28 @@ def run_job(
 
 
 def _datasets(name: str) -> list[str]:
+    """``all`` is the US datasets; crypto and forex are asked for by name."""
     from market_data.datasets import DATASETS, get_dataset
 
     return list(DATASETS) if name == "all" else [get_dataset(name).name]
+
+
+# Crypto and forex days are UTC days: their assets run in their own job.
+UTC_JOB = "historical_bars_utc_job"
+
+
+def _on_utc_days(dataset: str) -> bool:
+    from market_data.datasets import UTC_DATASETS
+
+    return dataset in UTC_DATASETS
+
+
+def _are_pairs(symbols: list[str]) -> tuple[list[str], list[str]]:
+    """The symbols split into US ones and crypto/forex pairs."""
+    from market_data.datasets import infer_asset_class
+
+    pairs = [s for s in symbols if infer_asset_class(s) in ("crypto", "forex")]
+    return [s for s in symbols if s not in pairs], pairs
 
 
 def _warehouse():
@@ -167,10 +186,18 @@ def _warehouse():
 
 def cmd_download(args: argparse.Namespace) -> int:
     days = resolve_range(args.start, args.end, args.days)
-    assets = [f"{d}_day_file" for d in _datasets(args.dataset)]
+    names = _datasets(args.dataset)
     # Asked for by name, a dataset's files are landed even if no watchlist symbol reads it.
     tags = {FETCH_TAG: "all"}
-    return 0 if run_job("day_files_job", days=days, tags=tags, assets=assets) else 1
+    ok = True
+    for job, chosen in (
+        ("day_files_job", [d for d in names if not _on_utc_days(d)]),
+        (UTC_JOB, [d for d in names if _on_utc_days(d)]),
+    ):
+        if chosen:
+            assets = [f"{d}_day_file" for d in chosen]
+            ok &= run_job(job, days=days, tags=tags, assets=assets)
+    return 0 if ok else 1
 
 
 def _landed_days(dataset: str) -> tuple[date, date]:
@@ -194,14 +221,19 @@ def cmd_parse(args: argparse.Namespace) -> int:
         else:
             days = _landed_days(dataset)
         tags = {SYMBOLS_TAG: ",".join(args.symbols)} if args.symbols else {}
-        ok &= run_job("bars_job", days=days, tags=tags, assets=[f"{dataset}_bars"])
+        job = UTC_JOB if _on_utc_days(dataset) else "bars_job"
+        ok &= run_job(job, days=days, tags=tags, assets=[f"{dataset}_bars"])
     return 0 if ok else 1
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     days = resolve_range(args.start, args.end, args.days)
-    tags = {SYMBOLS_TAG: ",".join(args.symbols)}
-    return 0 if run_job("historical_bars_job", days=days, tags=tags) else 1
+    us, pairs = _are_pairs(args.symbols)
+    ok = True
+    for job, symbols in (("historical_bars_job", us), (UTC_JOB, pairs)):
+        if symbols:
+            ok &= run_job(job, days=days, tags={SYMBOLS_TAG: ",".join(symbols)})
+    return 0 if ok else 1
 
 
 def cmd_backfill_watchlist(args: argparse.Namespace) -> int:
@@ -213,7 +245,12 @@ def cmd_backfill_watchlist(args: argparse.Namespace) -> int:
         raise UsageError("the watchlist is empty: INSERT INTO watchlist(symbol) VALUES ('SPX')")
     print(f"watchlist: {', '.join(watchlist.symbols)}")
     days = resolve_range(args.start, args.end, args.days)
-    ok = run_job("historical_bars_job", days=days)
+    us, pairs = _are_pairs(watchlist.symbols)
+    ok = True
+    if us:
+        ok &= run_job("historical_bars_job", days=days)
+    if pairs:
+        ok &= run_job(UTC_JOB, days=days)
     if ok and args.cleanup:
         ok = _cleanup(args.retention_days)
     return 0 if ok else 1
@@ -366,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--days", type=_positive, help="the last N days up to --end")
 
-    dataset_help = "indices, stocks, options, or all"
+    dataset_help = "indices, stocks, options, crypto, forex, or all (the US ones)"
     download = commands.add_parser("download", help="download day files into the landing area")
     download.add_argument("--dataset", default="all", help=dataset_help)
     add_range(download)

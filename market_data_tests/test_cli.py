@@ -193,3 +193,32 @@ def test_download_lands_each_named_dataset_watched_or_not(cli_env, dataset):
     )
     assert result.returncode == 0, result.stderr
     assert (Path(cli_env["home"]) / "landing" / DATASETS[dataset].key(date(2025, 11, 28))).exists()
+
+
+def test_a_crypto_pair_is_backfilled_over_its_utc_day(cli_env, s3_endpoint, tmp_path):
+    import shutil
+
+    from market_data.datasets import UTC_DATASETS
+
+    source = tmp_path / "crypto"
+    key = UTC_DATASETS["crypto"].key(date(2025, 1, 1))
+    (source / key).parent.mkdir(parents=True)
+    samples = Path(__file__).parent / "data" / "massive-samples"
+    shutil.copyfile(samples / "crypto_2025-01-01.csv.gz", source / key)
+    seed_bucket(s3_endpoint, "cli-flatfiles", source)
+    done = cli(
+        cli_env,
+        "backfill",
+        "--symbols",
+        "X:BTC-USD",
+        "--start",
+        "2025-01-01",
+        "--end",
+        "2025-01-01",
+    )
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(cli_env["url"]) as conn:
+        count = conn.execute(
+            "SELECT count(*) FROM historical_bars WHERE symbol = 'X:BTCUSD' AND dataset = 'crypto'"
+        ).fetchone()
+    assert count == (1440,)
