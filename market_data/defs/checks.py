@@ -119,22 +119,26 @@ def bar_sanity_of(day: date, conn) -> Evaluation:
     return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
 
 
-def evaluations_of_a_failed_run(
-    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
+def failed_run_evaluations(
+    asset_key: AssetKey,
+    loaded: list[date],
+    failed: dict[date, str],
+    missing_bars_of_day: Callable[[date], Evaluation],
+    bar_sanity_of_day: Callable[[date], Evaluation],
 ) -> list[AssetCheckEvaluation]:
-    """The checks' verdicts when ``historical_bars`` fails part of a range: the check steps
-    do not run after a failed step, so it records them itself. A day that could not be
+    """The checks' verdicts when a table asset fails part of a range: the check steps do
+    not run after a failed step, so it records them itself. A day that could not be
     loaded fails ``missing_bars`` with the reason; a loaded day is checked as usual."""
     verdicts: list[tuple[str, date, Evaluation]] = []
     for day in loaded:
-        verdicts.append(("missing_bars", day, missing_bars_of(day, conn, store)))
-        verdicts.append(("bar_sanity_check", day, bar_sanity_of(day, conn)))
+        verdicts.append(("missing_bars", day, missing_bars_of_day(day)))
+        verdicts.append(("bar_sanity_check", day, bar_sanity_of_day(day)))
     for day, why in sorted(failed.items()):
         metadata = {"not_loaded": MetadataValue.text(why)}
         verdicts.append(("missing_bars", day, (False, AssetCheckSeverity.ERROR, metadata)))
     return [
         AssetCheckEvaluation(
-            asset_key=CHECKED_ASSET,
+            asset_key=asset_key,
             check_name=name,
             passed=passed,
             severity=severity,
@@ -143,6 +147,19 @@ def evaluations_of_a_failed_run(
         )
         for name, day, (passed, severity, metadata) in verdicts
     ]
+
+
+def evaluations_of_a_failed_run(
+    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
+) -> list[AssetCheckEvaluation]:
+    """``failed_run_evaluations`` of ``historical_bars``."""
+    return failed_run_evaluations(
+        CHECKED_ASSET,
+        loaded,
+        failed,
+        lambda day: missing_bars_of(day, conn, store),
+        lambda day: bar_sanity_of(day, conn),
+    )
 
 
 def _underlyings(store, day: date) -> dict[str, frozenset[str]]:

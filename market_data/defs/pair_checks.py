@@ -24,7 +24,7 @@ from dagster import (
 from market_data import settings
 from market_data.calendar import UTC, utc_day_window
 from market_data.datasets import UTC_DATASETS
-from market_data.defs.checks import Evaluation, per_day
+from market_data.defs.checks import Evaluation, failed_run_evaluations, per_day
 from market_data.defs.partitions import utc_daily_partitions
 from market_data.defs.resources import BarStoreResource, WarehouseResource
 from market_data.quality import bar_sanity, minute_coverage, pair_minutes
@@ -88,25 +88,14 @@ def pair_bar_sanity_of(day: date, conn: Any) -> Evaluation:
 def pair_evaluations_of_a_failed_run(
     conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
 ) -> list[AssetCheckEvaluation]:
-    """As ``checks.evaluations_of_a_failed_run``, for the UTC days of crypto and forex."""
-    verdicts: list[tuple[str, date, Evaluation]] = []
-    for day in loaded:
-        verdicts.append(("missing_bars", day, pair_missing_bars_of(day, conn, store)))
-        verdicts.append(("bar_sanity_check", day, pair_bar_sanity_of(day, conn)))
-    for day, why in sorted(failed.items()):
-        metadata = {"not_loaded": MetadataValue.text(why)}
-        verdicts.append(("missing_bars", day, (False, AssetCheckSeverity.ERROR, metadata)))
-    return [
-        AssetCheckEvaluation(
-            asset_key=CHECKED_ASSET,
-            check_name=name,
-            passed=passed,
-            severity=severity,
-            metadata=metadata,
-            partition=day.isoformat(),
-        )
-        for name, day, (passed, severity, metadata) in verdicts
-    ]
+    """``checks.failed_run_evaluations`` of ``historical_bars_utc``."""
+    return failed_run_evaluations(
+        CHECKED_ASSET,
+        loaded,
+        failed,
+        lambda day: pair_missing_bars_of(day, conn, store),
+        lambda day: pair_bar_sanity_of(day, conn),
+    )
 
 
 @asset_check(
