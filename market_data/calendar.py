@@ -54,7 +54,8 @@ def parse_day(key: str) -> date:
 
 
 @functools.cache
-def _xnys():
+def nyse_calendar():
+    """The NYSE (XNYS) calendar of exchange_calendars, built once per process."""
     import exchange_calendars
 
     return exchange_calendars.get_calendar("XNYS", start="2003-01-01")
@@ -79,7 +80,7 @@ class Session:
 
 def session(day: date) -> Session | None:
     """The day's regular session, or None on weekends and exchange holidays."""
-    calendar = _xnys()
+    calendar = nyse_calendar()
     ts = pd.Timestamp(day)
     if ts < calendar.first_session or ts > calendar.last_session or not calendar.is_session(ts):
         if ts > calendar.last_session and day.weekday() < 5:

@@ -15,7 +15,7 @@ from typing import Literal, get_args
 import pandas as pd
 
 # The project's one XNYS calendar instance (market_data.calendar builds and caches it).
-from market_data.calendar import NEW_YORK, Session, _xnys, day_window
+from market_data.calendar import NEW_YORK, Session, day_window, nyse_calendar
 
 SessionName = Literal["regular", "extended", "all"]
 SESSIONS: tuple[str, ...] = get_args(SessionName)
@@ -31,7 +31,7 @@ def sessions_between(start: date, end: date) -> list[Session]:
 
     Sliced from the calendar's schedule at once: a session at a time costs 15 ms a year.
     """
-    calendar = _xnys()
+    calendar = nyse_calendar()
     if pd.Timestamp(end) > calendar.last_session:
         raise ValueError(f"{end} is beyond the exchange calendar ({calendar.last_session:%F})")
     schedule = calendar.schedule.loc[pd.Timestamp(start) : pd.Timestamp(end)]

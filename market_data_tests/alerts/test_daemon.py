@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 from dagster import materialize
 
 from market_data.local.generate import generate_source
@@ -31,7 +30,6 @@ def wait_until(condition, what: str, process, log) -> None:
     wait_for(condition, ALERT_WAIT_SECONDS, what, process, log)
 
 
-@pytest.mark.slow
 def test_the_daemon_delivers_once_across_a_restart(
     instance,
     gap_day_resources,
