@@ -30,15 +30,18 @@ for n in range({REQUESTS_PER_PROCESS}):
 """
 
 
-def three_processes(base_url: str, database_url: str, mode: str) -> float:
+def three_processes(base_url: str, database_url: str, mode: str) -> tuple[float, list[int]]:
+    """Seconds until all three ended, and their exit codes (a process refused too often
+    gives up with an error)."""
     started = time.perf_counter()
     processes = [
-        subprocess.Popen([sys.executable, "-c", FETCH, base_url, database_url, mode])
+        subprocess.Popen(
+            [sys.executable, "-c", FETCH, base_url, database_url, mode], stderr=subprocess.DEVNULL
+        )
         for _ in range(3)
     ]
-    for process in processes:
-        assert process.wait(timeout=120) == 0
-    return time.perf_counter() - started
+    codes = [process.wait(timeout=120) for process in processes]
+    return time.perf_counter() - started, codes
 
 
 @pytest.fixture
@@ -49,7 +52,8 @@ def limited_server():
 
 
 def test_three_processes_sharing_the_limit_are_never_refused(db, database_url, limited_server):
-    seconds = three_processes(limited_server.base_url, database_url, "shared")
+    seconds, codes = three_processes(limited_server.base_url, database_url, "shared")
+    assert codes == [0, 0, 0]
     assert limited_server.state.rate_limited == 0
     assert len(limited_server.state.requests) == 3 * REQUESTS_PER_PROCESS
     # 24 requests spaced 0.25 s apart, whichever process sends them.
@@ -57,5 +61,5 @@ def test_three_processes_sharing_the_limit_are_never_refused(db, database_url, l
 
 
 def test_three_processes_each_with_its_own_limit_are_refused(db, database_url, limited_server):
-    three_processes(limited_server.base_url, database_url, "own")
+    three_processes(limited_server.base_url, database_url, "own")  # some may give up
     assert limited_server.state.rate_limited > 0
