@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from market_data.read import BAR_SCHEMA, bars, bars_arrow, option_bars
+from market_data.read.api import PARALLEL_MIN_DAYS
 from market_data.warehouse.daily_bars import build_day
 from market_data_tests.read.stored_minutes import (
     comparable,
@@ -204,3 +205,14 @@ def test_option_bars_carry_expiration_right_and_strike(url, db):
         option_bars("SPX", REGULAR_DAY, EARLY_CLOSE, right="put", database_url=url)
     with pytest.raises(ValueError, match="no option bars are stored for QQQ"):
         option_bars("QQQ", REGULAR_DAY, EARLY_CLOSE, database_url=url)
+
+
+@pytest.mark.parametrize("timeframe", ["5min", "1h", "1d"])
+def test_a_month_read_in_two_halves_at_once_equals_the_resample(url, db, timeframe):
+    # 29 days from before the DST change to after Thanksgiving: long enough for an
+    # aggregated read to split its range over two connections.
+    start, end = DST_FRIDAY, EARLY_CLOSE
+    got = bars(SYMBOLS, start, end, timeframe=timeframe, session="all", database_url=url)
+    want = expected(db, start, end, timeframe, "all")
+    pd.testing.assert_frame_equal(comparable(got), comparable(want))
+    assert (end - start).days + 1 >= PARALLEL_MIN_DAYS
