@@ -171,9 +171,9 @@ def _on_utc_days(dataset: str) -> bool:
 
 def _are_pairs(symbols: list[str]) -> tuple[list[str], list[str]]:
     """The symbols split into US ones and crypto/forex pairs."""
-    from market_data.datasets import infer_asset_class
+    from market_data.datasets import is_pair
 
-    pairs = [s for s in symbols if infer_asset_class(s) in ("crypto", "forex")]
+    pairs = [s for s in symbols if is_pair(s)]
     return [s for s in symbols if s not in pairs], pairs
 
 

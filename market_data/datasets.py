@@ -51,7 +51,7 @@ def normalize_symbol(raw: str) -> str:
             f"invalid symbol {raw!r}: use 1-20 characters of A-Z, 0-9, '.' or '-' "
             "(crypto and currency pairs as X:BTCUSD, C:EURUSD)"
         )
-    if symbol[:2] in PAIR_PREFIXES:
+    if is_pair(symbol):
         pair = symbol[2:].replace("-", "")
         if len(pair) < 2:
             raise InvalidSymbolError(f"invalid pair {raw!r}: expected e.g. X:BTCUSD or C:EURUSD")
@@ -304,9 +304,14 @@ KNOWN_INDICES = frozenset(
 )
 
 
+def is_pair(symbol: str) -> bool:
+    """A crypto (``X:``) or currency (``C:``) pair: UTC days, no sessions."""
+    return symbol[:2] in PAIR_PREFIXES
+
+
 def infer_asset_class(symbol: str) -> AssetClass:
     """``X:``/``C:`` pairs are crypto/forex; a known index name an index; else a stock."""
-    if symbol[:2] in PAIR_PREFIXES:
+    if is_pair(symbol):
         return PAIR_PREFIXES[symbol[:2]]
     return "index" if symbol in KNOWN_INDICES else "stock"
 

@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from market_data import settings
-from market_data.calendar import parse_day, session
+from market_data.calendar import DayWindow, parse_day, session
 from market_data.datasets import DATASETS
 from market_data.defs.partitions import daily_partitions
 from market_data.defs.resources import BarStoreResource, WarehouseResource
@@ -113,8 +113,9 @@ def missing_bars_of(day: date, conn, store: BarStore) -> Evaluation:
     return missing_bars_on(day, conn, _underlyings(store, day))
 
 
-def bar_sanity_of(day: date, conn) -> Evaluation:
-    found = bar_sanity(conn, day)
+def bar_sanity_of(day: date, conn, window: DayWindow | None = None) -> Evaluation:
+    """OHLC sanity of the day's bars (a New York day unless ``window`` says otherwise)."""
+    found = bar_sanity(conn, day, window)
     bad = {k: v for k, v in found.items() if k != "bars" and v}
     return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
 

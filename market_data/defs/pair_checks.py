@@ -24,10 +24,10 @@ from dagster import (
 from market_data import settings
 from market_data.calendar import UTC, utc_day_window
 from market_data.datasets import UTC_DATASETS
-from market_data.defs.checks import Evaluation, failed_run_evaluations, per_day
+from market_data.defs.checks import Evaluation, bar_sanity_of, failed_run_evaluations, per_day
 from market_data.defs.partitions import utc_daily_partitions
 from market_data.defs.resources import BarStoreResource, WarehouseResource
-from market_data.quality import bar_sanity, minute_coverage, pair_minutes
+from market_data.quality import minute_coverage, pair_minutes
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
 CHECKED_ASSET = AssetKey("historical_bars_utc")
@@ -80,9 +80,7 @@ def pair_missing_bars_of(day: date, conn: Any, store: BarStore) -> Evaluation:
 
 
 def pair_bar_sanity_of(day: date, conn: Any) -> Evaluation:
-    found = bar_sanity(conn, day, utc_day_window(day))
-    bad = {k: v for k, v in found.items() if k != "bars" and v}
-    return not bad, AssetCheckSeverity.ERROR, {k: int(v) for k, v in found.items()}
+    return bar_sanity_of(day, conn, utc_day_window(day))
 
 
 def pair_evaluations_of_a_failed_run(

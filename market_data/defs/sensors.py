@@ -14,7 +14,7 @@ from dagster import (
 
 from market_data import settings
 from market_data.calendar import UTC, today_in_new_york
-from market_data.datasets import infer_asset_class
+from market_data.datasets import is_pair
 from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
@@ -51,7 +51,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
     added = sorted({entry.split("+")[0] for entry in current - seen})
     if not added:
         return SensorResult(skip_reason="no new watchlist symbols", cursor=cursor)
-    pairs = [s for s in added if infer_asset_class(s) in ("crypto", "forex")]
+    pairs = [s for s in added if is_pair(s)]
     us = [s for s in added if s not in pairs]
     requests = []
     for symbols, job, today in (

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from market_data import settings
 from market_data.calendar import NEW_YORK, Session, day_window, utc_day_window
-from market_data.datasets import PAIR_PREFIXES, InvalidSymbolError, normalize_symbol
+from market_data.datasets import InvalidSymbolError, is_pair, normalize_symbol
 from market_data.errors import ConfigurationError
 from market_data.read.binary_copy import FLOAT8, INT8, copy_binary, decode_rows
 from market_data.read.occ import OptionContract, is_option_ticker, option_roots_of, parse_occ
@@ -190,7 +190,7 @@ def read_request(
     if first > last:
         raise BadReadRequest(f"the range is empty: start {first} is after end {last}")
     wanted = _symbols(symbols)
-    pairs = [s for s in wanted if s[:2] in PAIR_PREFIXES]
+    pairs = [s for s in wanted if is_pair(s)]
     if pairs and len(pairs) != len(wanted):
         raise BadReadRequest(
             "crypto and forex pairs are read over UTC days, US symbols over New York days: "
