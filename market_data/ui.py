@@ -81,6 +81,29 @@ def _follow(path: Path, keep: UiLogFilter, stop: threading.Event) -> None:
                 print(shown, file=sys.stderr, flush=True)
 
 
+# One long-lived code server for the webserver and the daemon (the tests start it too).
+LOCATION = "market_data"
+CODE_SERVER_ARGS = (
+    "code-server",
+    "start",
+    "-h",
+    "127.0.0.1",
+    "-m",
+    "market_data.definitions",
+    "--location-name",
+    LOCATION,
+)
+
+
+def write_grpc_workspace(path: Path, code_port: int) -> Path:
+    """A workspace that points at the code server on ``code_port``."""
+    path.write_text(
+        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+        f"      port: {code_port}\n      location_name: {LOCATION}\n"
+    )
+    return path
+
+
 def port_is_taken(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
@@ -138,11 +161,7 @@ def serve(host: str, port: int) -> int:
     dagster_home = prepare_dagster_home()
     bindir = Path(sys.executable).parent
     code_port = _free_port()
-    workspace = dagster_home / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
-        f"      port: {code_port}\n      location_name: market_data\n"
-    )
+    workspace = write_grpc_workspace(dagster_home / "workspace.yaml", code_port)
     env = os.environ.copy()
     log = log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -162,21 +181,7 @@ def serve(host: str, port: int) -> int:
 
     processes: list[subprocess.Popen] = []
     try:
-        processes.append(
-            start(
-                "dagster",
-                "code-server",
-                "start",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(code_port),
-                "-m",
-                "market_data.definitions",
-                "--location-name",
-                "market_data",
-            )
-        )
+        processes.append(start("dagster", *CODE_SERVER_ARGS, "-p", str(code_port)))
         _wait(lambda: port_is_taken("127.0.0.1", code_port), "the code server", processes)
         processes.append(
             start("dagster-webserver", "-w", str(workspace), "-h", host, "-p", str(port))

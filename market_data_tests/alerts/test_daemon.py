@@ -11,6 +11,7 @@ from dagster import materialize
 
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
+from market_data.ui import CODE_SERVER_ARGS, write_grpc_workspace
 from market_data_tests.alerts.test_sensors import GAP, GAP_DAY
 from market_data_tests.conftest import free_port
 from market_data_tests.defs.test_checks import ASSETS
@@ -61,27 +62,11 @@ def test_the_daemon_delivers_once_across_a_restart(
         ASSETS, resources=gap_day_resources, instance=instance, partition_key=GAP
     ).success
     code_port = free_port()
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
-        f"      port: {code_port}\n      location_name: market_data\n"
-    )
+    workspace = write_grpc_workspace(tmp_path / "workspace.yaml", code_port)
     cli_args = ["-w", str(workspace)]
     code_log, daemon_log = tmp_path / "code-server.log", tmp_path / "daemon.log"
     with background(
-        [
-            str(BIN / "dagster"),
-            "code-server",
-            "start",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(code_port),
-            "-m",
-            "market_data.definitions",
-            "--location-name",
-            "market_data",
-        ],
+        [str(BIN / "dagster"), *CODE_SERVER_ARGS, "-p", str(code_port)],
         env,
         tmp_path,
         code_log,

@@ -43,6 +43,7 @@ from market_data.datasets import DATASETS
 from market_data.instance import REPO_ROOT
 from market_data.local.generate import generate_source
 from market_data.local.s3 import seed_bucket
+from market_data.ui import CODE_SERVER_ARGS, write_grpc_workspace
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_tests.day_files import table_rows, watchlist_rows
 
@@ -348,29 +349,13 @@ def test_queued_partition_runs_start_two_at_a_time(deployment, source_dir, monke
     config = write_instance_yaml(dagster_home, max_concurrent_runs=2, dequeue_seconds=1)
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 2
     code_port = free_port()
-    workspace = dagster_home / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
-        f"      port: {code_port}\n      location_name: market_data\n"
-    )
+    workspace = write_grpc_workspace(dagster_home / "workspace.yaml", code_port)
     cli_args = ["-w", str(workspace)]
     instance = DagsterInstance.get()
     code_log, daemon_log = dagster_home / "code-server.log", dagster_home / "daemon.log"
     try:
         with background(
-            [
-                str(BIN / "dagster"),
-                "code-server",
-                "start",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(code_port),
-                "-m",
-                "market_data.definitions",
-                "--location-name",
-                "market_data",
-            ],
+            [str(BIN / "dagster"), *CODE_SERVER_ARGS, "-p", str(code_port)],
             env,
             home,
             code_log,
