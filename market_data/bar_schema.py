@@ -34,6 +34,9 @@ BARS_SCHEMA = pa.schema(
         pa.field("volume", pa.float64()),  # none in indices files
         pa.field("vwap", pa.float64()),
         pa.field("transactions", pa.int32()),
+        # The day file's ticker where it is not the symbol (a renamed stock's former
+        # ticker, README "Corporate actions"); null otherwise.
+        pa.field("file_ticker", pa.string()),
     ]
 )
 
@@ -59,6 +62,7 @@ _TABLE_ORDER = (
     "source",
     "dataset",
     "underlying",
+    "file_ticker",
 )
 _FIELDS = {field.name: field for field in (*BARS_SCHEMA, *LOAD_FIELDS)}
 TABLE_SCHEMA = pa.schema([_FIELDS[name] for name in _TABLE_ORDER])

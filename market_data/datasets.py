@@ -10,6 +10,7 @@ partitions and feeds ``historical_bars`` through the same code.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -31,6 +32,12 @@ AssetClass = Literal["index", "stock", "crypto", "forex"]
 # ``X:``/``C:`` prefix, with or without the files' hyphen (``X:BTCUSD``, ``X:BTC-USD``).
 SYMBOL_PATTERN = re.compile(r"^(?:[XC]:)?[A-Z0-9][A-Z0-9.\-]{0,19}$")
 PAIR_PREFIXES: dict[str, AssetClass] = {"X:": "crypto", "C:": "forex"}
+
+
+# A renamed stock's ticker in a day's file, by the symbol it is stored under, for the days
+# before its rename (``{"META": "FB"}`` before 2022-06-09); see corporate_actions/tickers.py.
+Renames = Mapping[str, str]
+NO_RENAMES: Renames = {}
 
 
 class InvalidSymbolError(ConfigurationError):
@@ -61,23 +68,37 @@ def normalize_symbol(raw: str) -> str:
 
 @dataclass(frozen=True)
 class PrefixedTickers:
-    """Tickers are the watchlist symbol behind a fixed prefix (``I:SPX``, ``AAPL``)."""
+    """Tickers are the watchlist symbol behind a fixed prefix (``I:SPX``, ``AAPL``), or,
+    on the days before a rename, the symbol's former ticker (``FB`` for ``META``)."""
 
     prefix: str = ""
     kind: Literal["prefixed"] = "prefixed"
 
-    def ticker(self, symbol: str) -> str:
-        return f"{self.prefix}{symbol}"
+    def ticker(self, symbol: str, renames: Renames = NO_RENAMES) -> str:
+        return f"{self.prefix}{renames.get(symbol, symbol)}"
 
-    def line_prefixes(self, underlyings: frozenset[str]) -> list[bytes]:
+    def line_prefixes(
+        self, underlyings: frozenset[str], renames: Renames = NO_RENAMES
+    ) -> list[bytes]:
         """How the file's lines of these symbols begin (``I:SPX,``)."""
-        return [f"{self.ticker(s)},".encode() for s in underlyings]
+        return [f"{self.ticker(s, renames)},".encode() for s in underlyings]
 
-    def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
-        wanted = pa.array(sorted(self.ticker(s) for s in underlyings), pa.string())
+    def match(
+        self, tickers: pa.Array, underlyings: frozenset[str], renames: Renames = NO_RENAMES
+    ) -> MatchedTickers:
+        wanted = pa.array(sorted(self.ticker(s, renames) for s in underlyings), pa.string())
         mask = pc.is_in(tickers, value_set=wanted)
         symbols = pc.utf8_slice_codeunits(tickers, len(self.prefix)) if self.prefix else tickers
-        return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
+        renamed = {renames[s]: s for s in underlyings if s in renames}
+        if not renamed:
+            return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
+        former = pa.array(list(renamed), pa.string())
+        at = pc.index_in(symbols, value_set=former)
+        file_tickers = pc.if_else(pc.is_valid(at), tickers, pa.scalar(None, pa.string()))
+        symbols = pc.coalesce(pc.take(pa.array(list(renamed.values()), pa.string()), at), symbols)
+        return MatchedTickers(
+            mask=mask, symbols=symbols, underlyings=symbols, file_tickers=file_tickers
+        )
 
 
 @dataclass(frozen=True)
@@ -88,18 +109,22 @@ class PairTickers:
     prefix: str = "X:"
     kind: Literal["pairs"] = "pairs"
 
-    def ticker(self, symbol: str) -> str:
-        """The REST API's ticker: the symbol itself."""
+    def ticker(self, symbol: str, renames: Renames = NO_RENAMES) -> str:
+        """The REST API's ticker: the symbol itself (pairs are never renamed)."""
         return symbol
 
-    def line_prefixes(self, underlyings: frozenset[str]) -> list[bytes]:
+    def line_prefixes(
+        self, underlyings: frozenset[str], renames: Renames = NO_RENAMES
+    ) -> list[bytes]:
         """Where the hyphen falls is not in the REST form (``BTCUSD`` is ``BTC-USD``, but
         ``USDCUSD`` is ``USDC-USD``), so the scan takes every line whose pair starts with
         the same character (a few percent of a file each) and ``match`` keeps the pairs."""
         stems = {symbol.removeprefix(self.prefix)[:1] for symbol in underlyings}
         return [f"{self.prefix}{stem}".encode() for stem in sorted(stems)]
 
-    def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
+    def match(
+        self, tickers: pa.Array, underlyings: frozenset[str], renames: Renames = NO_RENAMES
+    ) -> MatchedTickers:
         symbols = pc.replace_substring(tickers, "-", "")
         mask = pc.is_in(symbols, value_set=pa.array(sorted(underlyings), pa.string()))
         return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
@@ -136,13 +161,19 @@ class OptionContracts:
     prefix: str = "O:"
     kind: Literal["options"] = "options"
 
-    def line_prefixes(self, underlyings: frozenset[str]) -> list[bytes]:
+    def line_prefixes(
+        self, underlyings: frozenset[str], renames: Renames = NO_RENAMES
+    ) -> list[bytes]:
         """How the lines of contracts on these underlyings may begin: every root that maps to
         one (``O:SPX``, ``O:SPXW``); adjusted roots (``O:AMC2``) share their root's start."""
         roots = set(underlyings) | {r for r, u in OPTION_ROOT_ALIASES.items() if u in underlyings}
         return [f"{self.prefix}{root}".encode() for root in roots]
 
-    def match(self, tickers: pa.Array, underlyings: frozenset[str]) -> MatchedTickers:
+    def match(
+        self, tickers: pa.Array, underlyings: frozenset[str], renames: Renames = NO_RENAMES
+    ) -> MatchedTickers:
+        """Contracts keep their OCC ticker: a renamed underlying's old contracts are not
+        followed (``renames`` is not used)."""
         roots = pc.utf8_slice_codeunits(tickers, len(self.prefix), -_OCC_SUFFIX_LENGTH)
         distinct = pc.unique(roots).to_pylist()
         mapped = {root: option_underlying(root) for root in distinct}
@@ -167,6 +198,7 @@ class MatchedTickers:
     mask: pa.Array
     symbols: pa.Array
     underlyings: pa.Array
+    file_tickers: pa.Array | None = None  # where not the symbol (a former ticker)
 
 
 @dataclass(frozen=True)

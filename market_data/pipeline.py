@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from market_data.calendar import today_in_new_york
-from market_data.datasets import Dataset
+from market_data.datasets import NO_RENAMES, Dataset, Renames
 from market_data.errors import DayDataError
 from market_data.sources.flat_files import LandedFile, fetch_day_file, landing_path
 from market_data.sources.rest import RestAggregates, fetch_rest_day
@@ -108,18 +108,25 @@ def build_bars(
     store: BarStore,
     rest: RestPolicy = NO_REST,
     rest_client: RestAggregates | None = None,
+    renames: Renames = NO_RENAMES,
 ) -> BuiltBars:
-    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet."""
+    """The day's bars of ``underlyings`` from the landed file (or REST), stored as Parquet;
+    ``renames``: the former tickers that day of renamed symbols."""
     landed = landing_path(landing_root, dataset.key(day))
     choice = choose_source(dataset, day, landed.exists(), rest)
     if choice.source == "flat_file":
         parsed = parse_day_file(
-            landed, dataset, dataset.window(day), underlyings, label=dataset.key(day)
+            landed,
+            dataset,
+            dataset.window(day),
+            underlyings,
+            label=dataset.key(day),
+            renames=renames,
         )
     elif choice.source == "rest" and dataset.loads != "options":
         if rest_client is None:
             raise ValueError(f"{dataset.name} {day}: the REST path needs a REST client")
-        parsed = fetch_rest_day(rest_client, dataset, day, underlyings)
+        parsed = fetch_rest_day(rest_client, dataset, day, underlyings, renames)
     else:
         if choice.source == "rest":
             choice = SourceChoice(

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from market_data import settings
 from market_data.calendar import NEW_YORK, Session, day_window, utc_day_window
+from market_data.corporate_actions.adjust import ADJUSTMENTS, Adjustment
 from market_data.datasets import InvalidSymbolError, is_pair, normalize_symbol
 from market_data.errors import ConfigurationError
 from market_data.read.binary_copy import FLOAT8, INT8, copy_binary, decode_rows
@@ -94,29 +95,15 @@ class BadReadRequest(ConfigurationError):
     """A read that cannot be answered as asked (a ValueError): the message says why."""
 
 
-# -- adjustment seam ----------------------------------------------------------------------
-
-# Takes bars exactly as stored (1-minute or aggregated: the same columns) and returns them
-# adjusted. Split and dividend factors are constant within a New York day and every bar lies
-# within one day, so adjusting aggregated bars equals aggregating adjusted minutes.
-Adjustment = Callable[[psycopg.Connection, pa.Table], pa.Table]
-
-# Filled by the corporate-actions work with "splits" and "all"; empty until then.
-ADJUSTMENTS: dict[str, Adjustment] = {}
+# -- adjustment ---------------------------------------------------------------------------
 
 
 def adjustment(adjust: str) -> Adjustment | None:
-    """The step that adjusts prices, None for prices as stored; fails before any query."""
+    """The step that adjusts prices (``corporate_actions/adjust.py``), None for prices as
+    stored; fails before any query."""
     if adjust not in ADJUSTS:
         raise BadReadRequest(f"adjust must be one of {', '.join(ADJUSTS)}, not {adjust!r}")
-    if adjust == "none":
-        return None
-    if adjust not in ADJUSTMENTS:
-        raise BadReadRequest(
-            f"adjust={adjust!r} needs corporate actions, which are not loaded yet; "
-            "use adjust='none' for prices as stored (unadjusted, like Massive's files)"
-        )
-    return ADJUSTMENTS[adjust]
+    return ADJUSTMENTS.get(adjust)
 
 
 # -- arguments ----------------------------------------------------------------------------

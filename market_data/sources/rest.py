@@ -1,4 +1,5 @@
-"""Minute bars from Massive's REST aggregates API, for days whose flat file is not out yet.
+"""Massive's REST API: minute bars for days whose flat file is not out yet, and the pages
+of any other endpoint (the reference data of ``corporate_actions/``).
 
 A small client of its own rather than the official ``massive`` package: that client
 drops the HTTP status of failed requests (a 403 "data timeframe" and a 404 look
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -22,7 +24,7 @@ import requests
 
 from market_data.bar_schema import CANDIDATE_SCHEMA
 from market_data.calendar import DayWindow
-from market_data.datasets import Dataset, OptionContracts
+from market_data.datasets import NO_RENAMES, Dataset, OptionContracts, Renames
 from market_data.errors import SourceError
 from market_data.transform.parse import ParsedDay, empty_bars, finalize_bars
 from market_data.transform.validate import RowChecks
@@ -33,6 +35,10 @@ PAGE_LIMIT = 50_000
 
 class RestError(SourceError):
     """A REST request failed for good; the message names the ticker and day."""
+
+
+class RestNotFound(RestError):
+    """404: no such ticker or path (the reference endpoints answer so for unknown tickers)."""
 
 
 class RestAuthError(RestError):
@@ -127,6 +133,8 @@ class RestAggregates:
                     raise RestAuthError(
                         f"{what}: HTTP {response.status_code} {message}{hint}".strip()
                     )
+                if response.status_code == 404:
+                    raise RestNotFound(f"{what}: HTTP 404 {_message(response)}".strip())
                 if response.status_code not in RETRIED_STATUSES:
                     raise RestError(
                         f"{what}: HTTP {response.status_code} {_message(response)}".strip()
@@ -162,15 +170,29 @@ class RestAggregates:
         if adjusted is not None:
             params["adjusted"] = "true" if adjusted else "false"
         results: list[dict] = []
-        for _ in range(self.max_pages):
-            body = self._get(path, params, what)
+        for body in self.pages(path, params, what):
             page = body.get("results") or []
             if not isinstance(page, list):
                 raise RestError(f"{what}: malformed body, 'results' is not a list")
             results.extend(page)
+        return results
+
+    def get(self, path: str, params: dict[str, str], what: str) -> dict:
+        """One JSON answer of any endpoint, retried and rate-limited like the aggregates."""
+        body = self._get(path, params, what)
+        if not isinstance(body, dict):
+            raise RestError(f"{what}: malformed body, not a JSON object")
+        return body
+
+    def pages(self, path: str, params: dict[str, str], what: str) -> Iterator[dict]:
+        """Every page of a listing, following ``next_url`` on our base URL (a page is only
+        yielded once it arrived whole; a failure on a later page raises)."""
+        for _ in range(self.max_pages):
+            body = self.get(path, params, what)
+            yield body
             next_url = body.get("next_url")
             if not next_url:
-                return results
+                return
             path, params = _relative(next_url), {}
         raise RestError(f"{what}: more than {self.max_pages} pages, stopping")
 
@@ -187,14 +209,18 @@ REST_BAR_FIELDS = {
 }
 
 
-def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str) -> pa.Table:
-    """REST results as candidate bars, not checked yet (``t`` is already the bars' unit, ms)."""
+def rest_bars_table(
+    results: list[dict], symbol: str, underlying: str, what: str, file_ticker: str | None = None
+) -> pa.Table:
+    """REST results as candidate bars, not checked yet (``t`` is already the bars' unit, ms);
+    ``file_ticker``: the ticker asked for, where it is not the symbol (a former ticker)."""
     try:
         columns = {name: [r.get(key) for r in results] for key, name in REST_BAR_FIELDS.items()}
         table = pa.table(
             {
                 "symbol": pa.array([symbol] * len(results), pa.string()),
                 "underlying": pa.array([underlying] * len(results), pa.string()),
+                "file_ticker": pa.array([file_ticker] * len(results), pa.string()),
                 **{name: values for name, values in columns.items()},
             }
         )
@@ -204,15 +230,20 @@ def rest_bars_table(results: list[dict], symbol: str, underlying: str, what: str
 
 
 def fetch_rest_day(
-    client: RestAggregates, dataset: Dataset, day: date, underlyings: frozenset[str]
+    client: RestAggregates,
+    dataset: Dataset,
+    day: date,
+    underlyings: frozenset[str],
+    renames: Renames = NO_RENAMES,
 ) -> ParsedDay:
-    """One dataset's day from REST for the underlyings, checked like a flat file's rows."""
+    """One dataset's day from REST for the underlyings, checked like a flat file's rows; a
+    renamed symbol is asked for under the ticker it had that day."""
     started = time.perf_counter()
     tables = []
     if isinstance(dataset.tickers, OptionContracts):
         raise ValueError(f"{dataset.name}: the REST path serves no option contracts")
     for symbol in sorted(underlyings):
-        ticker = dataset.tickers.ticker(symbol)
+        ticker = dataset.tickers.ticker(symbol, renames)
         what = f"REST {ticker} {day}"
         # Flat files are unadjusted; indices take no `adjusted` parameter at all.
         results = client.minute_bars(
@@ -221,7 +252,8 @@ def fetch_rest_day(
             adjusted=None if dataset.loads == "index" else False,
             window=dataset.window(day) if dataset.day_timezone == "UTC" else None,
         )
-        tables.append(rest_bars_table(results, symbol, symbol, what))
+        former = ticker if symbol in renames else None
+        tables.append(rest_bars_table(results, symbol, symbol, what, former))
     if not tables or not sum(t.num_rows for t in tables):
         return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
     parsed = finalize_bars(

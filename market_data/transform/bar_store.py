@@ -126,8 +126,11 @@ class BarStore:
                 f"materialize {dataset}_bars for {day} first"
             ) from error
         metadata = table.schema.metadata or {}
+        table = table.replace_schema_metadata(None)
+        if "file_ticker" not in table.column_names:  # written before tickers were followed
+            table = table.append_column("file_ticker", pa.nulls(table.num_rows, pa.string()))
         return StoredBars(
-            bars=table.replace_schema_metadata(None).cast(BARS_SCHEMA),
+            bars=table.select(BARS_SCHEMA.names).cast(BARS_SCHEMA),
             underlyings=frozenset(json.loads(metadata.get(_UNDERLYINGS_KEY, b"[]"))),
             source="rest" if metadata.get(_SOURCE_KEY) == b"rest" else "flat_file",
         )

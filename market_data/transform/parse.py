@@ -24,7 +24,7 @@ import pyarrow.csv as pa_csv
 
 from market_data.bar_schema import BARS_SCHEMA, PRICE_COLUMNS, timestamps_from_ns
 from market_data.calendar import DayWindow
-from market_data.datasets import Dataset
+from market_data.datasets import NO_RENAMES, Dataset, Renames
 from market_data.errors import DayDataError
 from market_data.transform.scan import OutOfOrder, Unreadable, scan_lines
 from market_data.transform.validate import SOURCE_START, RowChecks, check_rows
@@ -91,8 +91,10 @@ def check_header(columns: list[str], dataset: Dataset, label: str) -> None:
         )
 
 
-def _to_bars(batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str]) -> pa.Table:
-    matched = dataset.tickers.match(batch.column("ticker"), underlyings)
+def _to_bars(
+    batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str], renames: Renames
+) -> pa.Table:
+    matched = dataset.tickers.match(batch.column("ticker"), underlyings, renames)
     if not pc.any(matched.mask).as_py():
         return empty_bars()
     n = pc.sum(matched.mask).as_py()
@@ -112,6 +114,9 @@ def _to_bars(batch: pa.RecordBatch, dataset: Dataset, underlyings: frozenset[str
             if dataset.has_volume
             else pa.nulls(n, pa.int64())
         ),
+        "file_ticker": pc.filter(matched.file_tickers, matched.mask)
+        if matched.file_tickers is not None
+        else pa.nulls(n, pa.string()),
         SOURCE_START: start_ns,  # for the row checks only (see validate.py)
     }
     return pa.table(columns)
@@ -124,8 +129,10 @@ def parse_day_file(
     underlyings: frozenset[str],
     label: str | None = None,
     checks: RowChecks | None = None,
+    renames: Renames = NO_RENAMES,
 ) -> ParsedDay:
-    """Stream ``path`` and keep the bars of ``underlyings`` that pass the row checks."""
+    """Stream ``path`` and keep the bars of ``underlyings`` that pass the row checks; a
+    renamed symbol's bars are its former ticker's rows (``renames``), stored under it."""
     started = time.perf_counter()
     label = label or str(path)
     columns = read_header(path, label)
@@ -141,9 +148,9 @@ def parse_day_file(
     try:
         if columns[0] != "ticker":  # lines do not start with their ticker: no scan
             raise OutOfOrder(f"{label}: ticker is not the first column")
-        pieces, rows_read = _scan(path, dataset, underlyings, convert_options, label)
+        pieces, rows_read = _scan(path, dataset, underlyings, renames, convert_options, label)
     except OutOfOrder:
-        pieces, rows_read = _stream(path, dataset, underlyings, convert_options, label)
+        pieces, rows_read = _stream(path, dataset, underlyings, renames, convert_options, label)
     if not pieces:
         return ParsedDay(
             bars=empty_bars(), rows_read=rows_read, seconds=time.perf_counter() - started
@@ -158,12 +165,13 @@ def _scan(
     path: Path,
     dataset: Dataset,
     underlyings: frozenset[str],
+    renames: Renames,
     convert_options: pa_csv.ConvertOptions,
     label: str,
 ) -> tuple[list[pa.Table], int]:
     """The fast way: only the watchlist's runs of lines are parsed (see ``scan.py``)."""
     try:
-        scanned = scan_lines(path, dataset.tickers.line_prefixes(underlyings), label)
+        scanned = scan_lines(path, dataset.tickers.line_prefixes(underlyings, renames), label)
     except Unreadable as error:
         raise DayFileError(str(error)) from error
     if not scanned.lines:
@@ -176,7 +184,7 @@ def _scan(
         )
     except pa.ArrowInvalid as error:
         raise DayFileError(f"{label}: unreadable watchlist rows: {error}") from error
-    kept = [_to_bars(batch, dataset, underlyings) for batch in table.to_batches()]
+    kept = [_to_bars(batch, dataset, underlyings, renames) for batch in table.to_batches()]
     return [t for t in kept if t.num_rows], scanned.rows_read
 
 
@@ -184,6 +192,7 @@ def _stream(
     path: Path,
     dataset: Dataset,
     underlyings: frozenset[str],
+    renames: Renames,
     convert_options: pa_csv.ConvertOptions,
     label: str,
 ) -> tuple[list[pa.Table], int]:
@@ -198,7 +207,7 @@ def _stream(
         )
         for batch in reader:
             rows_read += batch.num_rows
-            kept = _to_bars(batch, dataset, underlyings)
+            kept = _to_bars(batch, dataset, underlyings, renames)
             if kept.num_rows:
                 pieces.append(kept)
     except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:

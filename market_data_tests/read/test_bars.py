@@ -159,8 +159,6 @@ def test_the_database_comes_from_the_read_url(url, monkeypatch):
         ({"start": "2025/11/25"}, "start must be a date or 'YYYY-MM-DD'"),
         ({"timeframe": "2min"}, "timeframe must be one of"),
         ({"session": "pre"}, "session must be one of"),
-        ({"adjust": "splits"}, "corporate actions, which are not loaded yet"),
-        ({"adjust": "all"}, "corporate actions, which are not loaded yet"),
         ({"adjust": "dividends"}, "adjust must be one of"),
         ({"symbols": "SP;Y"}, "invalid symbol"),
         ({"symbols": []}, "no symbols given"),

@@ -88,7 +88,7 @@ def test_parquet_to_a_file(url, tmp_path):
         (["--symbols", "NOPE"], "no bars are stored for NOPE"),
         (["--timeframe", "2h"], "timeframe must be one of"),
         (["--start", "2025-11-29"], "the range is empty"),
-        (["--adjust", "splits"], "corporate actions, which are not loaded yet"),
+        (["--adjust", "dividends"], "adjust must be one of"),
         (["--format", "xlsx"], "--format must be csv or parquet"),
     ],
 )

@@ -125,6 +125,7 @@ def test_a_rest_day_becomes_bars(server):
         "volume": 1000.5,
         "vwap": 100.25,
         "transactions": 10,
+        "file_ticker": None,
     }
     indices = fetch_rest_day(client(server), DATASETS["indices"], DAY, frozenset({"SPX"}))
     assert indices.bars.column("volume").null_count == 390
