@@ -10,6 +10,11 @@ from market_data.defs.assets import (
     historical_bars_utc,
 )
 from market_data.defs.checks import bar_sanity_check, missing_bars
+from market_data.defs.corporate_actions import (
+    CORPORATE_ACTIONS,
+    corporate_actions_job,
+    daily_corporate_actions,
+)
 from market_data.defs.daily_bars import daily_bars
 from market_data.defs.executors import run_executor
 from market_data.defs.jobs import (
@@ -25,10 +30,30 @@ from market_data.defs.schedules import daily_after_close, daily_utc, weekly_bulk
 from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill
 
 defs = Definitions(
-    assets=[*DATASET_ASSETS, historical_bars, daily_bars, *UTC_DATASET_ASSETS, historical_bars_utc],
+    assets=[
+        *DATASET_ASSETS,
+        historical_bars,
+        daily_bars,
+        *UTC_DATASET_ASSETS,
+        historical_bars_utc,
+        *CORPORATE_ACTIONS,
+    ],
     asset_checks=[missing_bars, bar_sanity_check, pair_missing_bars, pair_bar_sanity],
-    jobs=[historical_bars_job, historical_bars_utc_job, day_files_job, bars_job, retention_job],
-    schedules=[daily_after_close, weekly_bulk, weekly_retention, daily_utc],
+    jobs=[
+        historical_bars_job,
+        historical_bars_utc_job,
+        day_files_job,
+        bars_job,
+        retention_job,
+        corporate_actions_job,
+    ],
+    schedules=[
+        daily_after_close,
+        weekly_bulk,
+        weekly_retention,
+        daily_utc,
+        daily_corporate_actions,
+    ],
     sensors=[watchlist_backfill, flat_file_supersedes_rest, *ALERT_SENSORS],
     resources={**resources_from_env(), "alert_channels": alert_channels_from_env()},
     executor=run_executor,

@@ -134,9 +134,16 @@ def factors_at(timestamps_ms: np.ndarray, factors: list[Factor]) -> tuple[np.nda
     return price[at], volume[at]
 
 
-def adjustable(symbol: str) -> bool:
-    """Stocks only: options (``O:``), crypto and forex pairs are never adjusted."""
-    return not symbol.startswith("O:") and not is_pair(symbol)
+def stock_symbols(conn: psycopg.Connection, symbols: list[str]) -> list[str]:
+    """Those of ``symbols`` whose bars come from the stocks dataset: indices, options,
+    crypto and forex are never adjusted, whatever the reference tables hold."""
+    candidates = [s for s in symbols if not s.startswith("O:") and not is_pair(s)]
+    rows = conn.execute(
+        "SELECT s FROM unnest(%s::text[]) AS s WHERE EXISTS (SELECT 1 FROM historical_bars b"
+        " WHERE b.dataset = 'stocks' AND b.underlying = s)",
+        (candidates,),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def adjusted(conn: psycopg.Connection, bars: pa.Table, with_dividends: bool) -> pa.Table:
@@ -146,7 +153,7 @@ def adjusted(conn: psycopg.Connection, bars: pa.Table, with_dividends: bool) -> 
     today = today_in_new_york()
     encoded = bars["symbol"].combine_chunks().dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
-    symbols = [s for s in encoded.dictionary.to_pylist() if adjustable(s)]
+    symbols = stock_symbols(conn, encoded.dictionary.to_pylist())
     history = ticker_history(conn, symbols)
     tickers = {s: history.tickers_of(s) for s in symbols}
     every = [t for ts in tickers.values() for t in ts]

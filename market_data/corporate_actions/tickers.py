@@ -43,7 +43,7 @@ class TickerHistory:
 
     def tickers_of(self, symbol: str) -> list[str]:
         """Every ticker the symbol has had, itself first."""
-        return [symbol, *dict.fromkeys(p.ticker for p in self.periods.get(symbol, ()))]
+        return list(dict.fromkeys([symbol, *(p.ticker for p in self.periods.get(symbol, ()))]))
 
     def changes(self) -> list[tuple[str, TickerPeriod]]:
         """(symbol, period) of every period whose ticker is not the symbol's own."""

@@ -22,6 +22,8 @@ from dagster import (
 
 from market_data import settings
 from market_data.calendar import session
+from market_data.corporate_actions.massive import ticker_history_for_load
+from market_data.corporate_actions.tickers import NO_HISTORY
 from market_data.datasets import DATASETS, UTC_DATASETS, Dataset
 from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run
 from market_data.defs.day_runs import for_each_day, raise_failures, run_days
@@ -155,11 +157,24 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         store = bar_store.store()
         landing_root = flat_files.landing_root()
         policy, rest_client = rest_api.policy(), rest_api.client()
+        history = NO_HISTORY
+        if dataset.loads == "stock":  # renamed stocks: their former tickers' rows
+            with warehouse.connection() as conn:
+                history, notes = ticker_history_for_load(conn, rest_client, sorted(underlyings))
+            for note in notes:
+                context.log.info(note)
         outcomes = for_each_day(
             context,
             f"{dataset.name} bars",
             lambda day: build_bars(
-                dataset, day, landing_root, underlyings, store, policy, rest_client
+                dataset,
+                day,
+                landing_root,
+                underlyings,
+                store,
+                policy,
+                rest_client,
+                renames=history.renames_on(day, underlyings),
             ),
             lambda b: (
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"

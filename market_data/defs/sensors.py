@@ -15,6 +15,7 @@ from dagster import (
 from market_data import settings
 from market_data.calendar import UTC, today_in_new_york
 from market_data.datasets import is_pair
+from market_data.defs.corporate_actions import corporate_actions_job
 from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
@@ -27,13 +28,13 @@ WATCHLIST_BACKFILL_DAYS = settings.watchlist_backfill_days()
 
 
 @sensor(
-    jobs=[historical_bars_job, historical_bars_utc_job],
+    jobs=[historical_bars_job, historical_bars_utc_job, corporate_actions_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Backfills the recent history of symbols added to the watchlist (or given options), "
         "without reloading the symbols already there: US symbols over New York days, "
-        "crypto and forex pairs over UTC days."
+        "crypto and forex pairs over UTC days; and refreshes new stocks' corporate actions."
     ),
 )
 def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseResource):
@@ -70,6 +71,18 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
         )
         tags = {**request.tags, SYMBOLS_TAG: ",".join(symbols)}
         requests.append(request.with_replaced_attrs(tags=tags))
+    stocks = [e.symbol for e in watchlist.entries if e.symbol in us and e.asset_class == "stock"]
+    if stocks:
+        requests.append(
+            RunRequest(
+                run_key=f"corporate_actions:{','.join(stocks)}:{today_in_new_york()}",
+                job_name=corporate_actions_job.name,
+                tags={
+                    SYMBOLS_TAG: ",".join(stocks),
+                    "market_data/reason": f"added to the watchlist: {', '.join(stocks)}",
+                },
+            )
+        )
     return SensorResult(run_requests=requests, cursor=cursor)
 
 
