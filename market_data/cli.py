@@ -71,6 +71,13 @@ def _symbols(text: str) -> list[str]:
     return symbols
 
 
+def _symbol(text: str) -> str:
+    symbols = _symbols(text)
+    if len(symbols) != 1:
+        raise argparse.ArgumentTypeError("one symbol")
+    return symbols[0]
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -269,8 +276,33 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from market_data.verify import print_report
 
+    if args.adjusted:
+        return _verify_adjusted(args)
     with _warehouse().connection() as conn:
         return print_report(conn, symbols=args.symbols, sessions=args.days, plot=args.plot)
+
+
+def _verify_adjusted(args: argparse.Namespace) -> int:
+    """Our split-adjusted minutes against Massive's ``adjusted=true`` ones."""
+    from market_data.corporate_actions.against_massive import compare_adjusted
+    from market_data.sources.rest import RestAggregates
+    from market_data.verify import print_adjusted_comparison
+
+    api_key = settings.massive_api_key()
+    if not api_key:
+        print("market-data verify: --adjusted asks Massive's REST API; set MASSIVE_API_KEY")
+        return 2
+    end = args.end or today_in_new_york() - timedelta(days=1)
+    start = args.start or end - timedelta(days=args.days - 1)
+    client = RestAggregates(
+        settings.massive_api_base_url(), api_key, settings.rest_requests_per_minute()
+    )
+    try:
+        comparison = compare_adjusted(client, args.adjusted, start, end, _warehouse().url())
+    except ValueError as error:
+        print(f"market-data verify: {error}")
+        return 2
+    return 0 if print_adjusted_comparison(comparison) else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -343,6 +375,7 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
 
 def cmd_bars(args: argparse.Namespace) -> int:
     """Bars to CSV or Parquet (only reads: not a Dagster run); a bad request is one line, exit 2."""
+    from market_data.corporate_actions.adjust import AdjustmentWarning
     from market_data.read import bars_arrow
     from market_data.read.export import FORMATS, write_bars
 
@@ -359,18 +392,22 @@ def cmd_bars(args: argparse.Namespace) -> int:
 
         url = ensure_embedded_postgres(settings.home(), DATA_DATABASE)
     try:
-        table = bars_arrow(
-            args.symbols,
-            args.start,
-            args.end,
-            timeframe=args.timeframe,
-            session=args.session,
-            adjust=args.adjust,
-            database_url=url,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AdjustmentWarning)
+            table = bars_arrow(
+                args.symbols,
+                args.start,
+                args.end,
+                timeframe=args.timeframe,
+                session=args.session,
+                adjust=args.adjust,
+                database_url=url,
+            )
     except ValueError as error:
         print(f"market-data bars: {error}", file=sys.stderr)
         return 2
+    for warning in caught:  # a corporate action that could not be applied: one line each
+        print(f"market-data bars: warning: {warning.message}", file=sys.stderr)
     if args.output:
         with open(args.output, "wb") as sink:
             write_bars(table, sink, args.format)
@@ -436,6 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="row counts and bars per day against the calendar")
     verify.add_argument("--symbols", type=_symbols, help="only these symbols")
     verify.add_argument("--days", type=_positive, default=10, help="sessions to show (default 10)")
+    verify.add_argument(
+        "--adjusted",
+        type=_symbol,
+        metavar="SYMBOL",
+        help="compare SYMBOL's split-adjusted minutes of --start … --end with Massive's own",
+    )
+    verify.add_argument("--start", type=_day, help="with --adjusted: first day, YYYY-MM-DD")
+    verify.add_argument("--end", type=_day, help="with --adjusted: last day (default yesterday)")
     verify.add_argument(
         "--plot",
         type=Path,

@@ -141,6 +141,15 @@ def massive_s3_bucket() -> str:
     return get("MASSIVE_S3_BUCKET") or DEFAULT_S3_BUCKET
 
 
+def massive_api_key() -> str | None:
+    """``MASSIVE_API_KEY``: the REST API's key (no key: no REST path, no reference data)."""
+    return get("MASSIVE_API_KEY")
+
+
+def massive_api_base_url() -> str:
+    return get("MASSIVE_API_BASE_URL") or DEFAULT_API_BASE_URL
+
+
 def rest_requests_per_minute() -> float:
     """``MASSIVE_API_REQUESTS_PER_MINUTE``: the plan's REST limit (the free plan's 5)."""
     return positive_float("MASSIVE_API_REQUESTS_PER_MINUTE", 5.0)

@@ -9,6 +9,7 @@ import psycopg
 
 from market_data import settings
 from market_data.calendar import is_session
+from market_data.corporate_actions.against_massive import AdjustedComparison
 from market_data.plots import calendar_days, write_coverage_heatmap
 from market_data.quality import DayCoverage, session_coverage
 from market_data.terminal import console, table
@@ -139,3 +140,33 @@ def print_report(
             markup=False,
         )
     return 1 if errors else 0
+
+
+def print_adjusted_comparison(comparison: AdjustedComparison) -> bool:
+    """The ``verify --adjusted`` table; whether every field agrees within Massive's rounding."""
+    out = console()
+    out.print(
+        f"{comparison.symbol} {comparison.start} … {comparison.end}, split-adjusted: "
+        f"{comparison.minutes_compared:,} minutes compared, {comparison.only_ours:,} only ours, "
+        f"{comparison.only_massive:,} only Massive's"
+    )
+    differences = table(
+        "field",
+        "largest difference",
+        "relative",
+        "Massive's rounding",
+        "at",
+        "agrees",
+        right=("largest difference", "relative", "Massive's rounding"),
+    )
+    for f in comparison.fields:
+        differences.add_row(
+            f.name,
+            f"{f.max_abs:.3g}",
+            f"{f.max_rel:.3g}",
+            f"{f.rounding:.3g}",
+            f.worst_at or "-",
+            "yes" if f.within_rounding else "NO",
+        )
+    out.print(differences)
+    return comparison.agrees
