@@ -15,7 +15,11 @@ def test_definitions_load_with_the_contracted_keys():
     expected = {"historical_bars", "daily_bars", "historical_bars_utc"} | {
         f"{d}_{layer}" for d in ALL_DATASETS for layer in ("day_file", "bars")
     }
-    assert keys == expected
+    corporate_actions = {"splits", "dividends", "ticker_changes"}  # DESIGN §8
+    assert keys == expected | corporate_actions
+    for name in ("splits", "dividends"):
+        assert graph.get(AssetKey(name)).parent_keys == {AssetKey("ticker_changes")}
+        assert graph.get(AssetKey(name)).partitions_def is None
     upstream = graph.get(AssetKey("historical_bars")).parent_keys
     assert upstream == {AssetKey(f"{d}_bars") for d in DATASETS}
     for name in DATASETS:

@@ -26,7 +26,11 @@ def project_exceptions() -> list[type[BaseException]]:
             continue
         module = importlib.import_module(info.name)
         for _, value in inspect.getmembers(module, inspect.isclass):
-            if issubclass(value, BaseException) and value.__module__ == module.__name__:
+            if (
+                issubclass(value, BaseException)
+                and not issubclass(value, Warning)  # warnings are not errors
+                and value.__module__ == module.__name__
+            ):
                 found.append(value)
     return found
 
