@@ -28,11 +28,23 @@ def tick(database_url: str, cursor: str | None):
     return watchlist_backfill(context)
 
 
+def bars_requests(result) -> list:
+    """The backfill runs of a tick (not the corporate-actions refresh of new stocks)."""
+    return [r for r in result.run_requests or [] if r.job_name != "corporate_actions_job"]
+
+
+def refresh_of(result) -> str | None:
+    """The symbols whose corporate actions a tick refreshes, if any."""
+    [*refresh] = [r for r in result.run_requests or [] if r.job_name == "corporate_actions_job"]
+    return refresh[0].tags[SYMBOLS_TAG] if refresh else None
+
+
 def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_url):
     add_to_watchlist(db, "SPX")
     first = tick(database_url, None)
-    [request] = first.run_requests
+    [request] = bars_requests(first)
     assert request.tags[SYMBOLS_TAG] == "SPX"
+    assert refresh_of(first) is None  # an index has no corporate actions
     yesterday = today_in_new_york() - timedelta(days=1)
     assert request.tags[END] == yesterday.isoformat()
     assert (
@@ -46,12 +58,13 @@ def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_u
     add_to_watchlist(db, "QQQ")
     add_to_watchlist(db, "SPY", include_options=True)
     second = tick(database_url, first.cursor)
-    [request] = second.run_requests
+    [request] = bars_requests(second)
     assert request.tags[SYMBOLS_TAG] == "QQQ,SPY"  # SPX is not reloaded
+    assert refresh_of(second) == "QQQ,SPY"
 
     # Options switched on for a symbol already there: that symbol alone.
     db.execute("UPDATE watchlist SET include_options = true WHERE symbol = 'QQQ'")
-    [request] = tick(database_url, second.cursor).run_requests
+    [request] = bars_requests(tick(database_url, second.cursor))
     assert request.tags[SYMBOLS_TAG] == "QQQ"
 
 
@@ -66,7 +79,7 @@ def test_a_new_dagster_storage_backfills_only_what_the_table_lacks(db, database_
         " ('SPX', '1m', 1764081000000, 1, 1, 1, 1, 'flat_file', 'indices', 'SPX'),"
         " ('SPY', '1m', 1764081000000, 1, 1, 1, 1, 'flat_file', 'stocks', 'SPY')"
     )
-    [request] = tick(database_url, None).run_requests
+    [request] = bars_requests(tick(database_url, None))
     assert request.tags[SYMBOLS_TAG] == "QQQ,SPY"  # SPY for its options; SPX is there
 
 
@@ -106,6 +119,11 @@ def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_ur
     add_to_watchlist(db, "C:EURUSD")
     result = tick(database_url, None)
     by_job = {r.job_name: r for r in result.run_requests}
-    assert set(by_job) == {"historical_bars_job", "historical_bars_utc_job"}
+    assert set(by_job) == {
+        "historical_bars_job",
+        "historical_bars_utc_job",
+        "corporate_actions_job",
+    }
+    assert refresh_of(result) == "SPY"  # not the pairs
     assert by_job["historical_bars_job"].tags[SYMBOLS_TAG] == "SPY"
     assert by_job["historical_bars_utc_job"].tags[SYMBOLS_TAG] == "C:EURUSD,X:BTCUSD"
