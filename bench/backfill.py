@@ -55,9 +55,14 @@ def range_days(last: date, count: int) -> list[date]:
     return [last - timedelta(days=count - 1 - i) for i in range(count)]
 
 
+def cache_folder(sizes: GeneratorSizes) -> Path:
+    """Where the generated files of these sizes are kept (a file depends on its day and sizes)."""
+    return CACHE / hashlib.sha1(repr(asdict(sizes)).encode()).hexdigest()[:12]
+
+
 def cached_day_files(days: list[date], sizes: GeneratorSizes) -> list[tuple[str, Path]]:
     """(key, path) of every indices and stocks file of ``days``, generated where missing."""
-    folder = CACHE / hashlib.sha1(repr(asdict(sizes)).encode()).hexdigest()[:12]
+    folder = cache_folder(sizes)
     wanted = [
         (DATASETS[name], day) for day in days for name in WATCHLIST if has_file(DATASETS[name], day)
     ]

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 
-from bench.run import Target, print_table  # noqa: E402
+from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data.calendar import NEW_YORK, day_window  # noqa: E402
 from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
 from market_data.read import bars  # noqa: E402
@@ -145,17 +145,18 @@ def best_of(repeat: int, step: Callable[[], object]) -> tuple[float, object]:
     return best, result
 
 
-def raw_copy_into_arrow(conn) -> pa.Table:
-    """The floor: the year's stored minutes, as they are, through binary COPY into Arrow."""
+def raw_copy_into_arrow(conn, symbol: str = SYMBOL, days: tuple[date, date] = YEAR) -> pa.Table:
+    """The floor: the symbol's stored minutes of ``days``, as they are, through binary COPY
+    into Arrow."""
     from psycopg import sql
 
-    window = (day_window(YEAR[0]).start_ms, day_window(YEAR[1]).end_ms)
+    window = (day_window(days[0]).start_ms, day_window(days[1]).end_ms)
     query = sql.SQL(
         'SELECT 1::int8, "timestamp", open, high, low, close, volume, transactions::int8'
         " FROM historical_bars WHERE symbol = %(symbol)s AND timeframe = '1m'"
         ' AND "timestamp" >= %(start)s AND "timestamp" < %(end)s ORDER BY "timestamp"'
     )
-    params = {"symbol": SYMBOL, "start": window[0], "end": window[1]}
+    params = {"symbol": symbol, "start": window[0], "end": window[1]}
     columns = decode_rows(copy_binary(conn, query, params), ROW_LAYOUT)
     return pa.table({name: columns[name] for name in list(ROW_LAYOUT)[1:]})
 
@@ -163,6 +164,7 @@ def raw_copy_into_arrow(conn) -> pa.Table:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="best of N (default 5)")
+    add_targets_argument(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="market-data-bench-read-"))
     work.chmod(0o755)
@@ -219,10 +221,7 @@ def main() -> int:
                 measured["bars 1d, 500 symbols, daily_bars"] <= 0.5,
             ),
         ]
-        print_table(
-            ("target", "measured", "wanted", "held"),
-            [(t.name, t.measured, t.wanted, "held" if t.holds else "MISSED") for t in targets],
-        )
+        report("read.py", targets, args.targets_file)
         return 0 if all(t.holds for t in targets) else 1
     finally:
         cluster.stop()

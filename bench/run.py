@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from bench.backfill import ADDED_SYMBOL, run_backfill  # noqa: E402
+from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data.datasets import DATASETS  # noqa: E402
 from market_data.local.generate import GeneratorSizes, generate_day_file  # noqa: E402
 from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
@@ -111,21 +111,22 @@ def load_table(n_rows: int) -> pa.Table:
     minute = pc.subtract(index, pc.multiply(pc.divide(index, per_symbol), per_symbol))
     ts = pc.add(pc.multiply(minute, 60_000), window.start_ms + 4 * 3_600_000)
     price = pc.add(pc.cast(minute, pa.float64()), 100.25)
-    table = pa.table(
-        {
-            "symbol": symbol,
-            "underlying": symbol,
-            "timestamp": ts,
-            "open": price,
-            "high": pc.add(price, 1.0),
-            "low": pc.subtract(price, 1.0),
-            "close": price,
-            "volume": pc.cast(minute, pa.float64()),
-            "vwap": pa.nulls(len(index), pa.float64()),
-            "transactions": pc.cast(minute, pa.int32()),
-        }
+    columns = {
+        "symbol": symbol,
+        "underlying": symbol,
+        "timestamp": ts,
+        "open": price,
+        "high": pc.add(price, 1.0),
+        "low": pc.subtract(price, 1.0),
+        "close": price,
+        "volume": pc.cast(minute, pa.float64()),
+        "transactions": pc.cast(minute, pa.int32()),
+    }
+    # Every other column of a bar (vwap, a renamed stock's file_ticker) is null here.
+    return pa.table(
+        [columns.get(f.name, pa.nulls(len(index), f.type)) for f in BARS_SCHEMA],
+        schema=BARS_SCHEMA,
     )
-    return table.cast(BARS_SCHEMA)
 
 
 def measure_loads(url: str, table: pa.Table) -> dict:
@@ -167,10 +168,21 @@ def measure_loads(url: str, table: pa.Table) -> dict:
         out["ours_reload"] = time.perf_counter() - started
 
         clear()
-        rows = [tuple(r.values()) for r in table.to_pylist()]
+        inserted = [
+            "symbol",
+            "underlying",
+            "timestamp",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "vwap",
+            "transactions",
+        ]
+        rows = list(zip(*(table[c].to_pylist() for c in inserted), strict=True))
         insert = (
-            "INSERT INTO historical_bars (symbol, underlying, timestamp, open, high, low, close,"
-            " volume, vwap, transactions, timeframe, source, dataset)"
+            f"INSERT INTO historical_bars ({', '.join(inserted)}, timeframe, source, dataset)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '1m', 'flat_file', 'stocks')"
             " ON CONFLICT (symbol, timeframe, timestamp) DO UPDATE SET close = EXCLUDED.close"
         )
@@ -222,22 +234,6 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
     )
     assert result.success
     return time.perf_counter() - started
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    measured: str
-    wanted: str
-    holds: bool
-    # A speed or memory target means something on real-size files only; a count of files
-    # or rows (nothing downloaded twice) holds at any size.
-    size_bound: bool = True
-
-    def verdict(self, quick: bool) -> str:
-        if quick and self.size_bound:
-            return "n/a (small files)"
-        return "yes" if self.holds else "NO"
 
 
 CRYPTO_SAMPLE = REPO / "market_data_tests" / "data" / "massive-samples" / "crypto_2025-01-01.csv.gz"
@@ -434,6 +430,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small files: seconds, for CI")
     parser.add_argument("--days", type=int, help="days of the backfill run (default 90; 5 quick)")
     parser.add_argument("--backfill-only", action="store_true", help="skip the one-day tables")
+    add_targets_argument(parser)
     args = parser.parse_args()
     backfill_days = args.days or (5 if args.quick else 90)
     sizes = QUICK if args.quick else FULL
@@ -511,10 +508,7 @@ def main() -> int:
                 size_bound=False,
             ),
         ]
-        print_table(
-            ("target", "measured", "target", "holds"),
-            [(t.name, t.measured, t.wanted, t.verdict(args.quick)) for t in targets],
-        )
+        report("run.py", targets, args.targets_file, quick=args.quick)
         if args.quick:
             print(
                 "(quick run: small files, so speed and memory targets are not judged; "
@@ -525,13 +519,6 @@ def main() -> int:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
-
-
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    print()
-    for row in (header, *rows):
-        print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
 
 
 if __name__ == "__main__":
