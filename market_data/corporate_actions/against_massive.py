@@ -82,7 +82,7 @@ def compare_adjusted(
 ) -> AdjustedComparison:
     ours = bars(symbol, start, end, adjust="splits", database_url=database_url)
     theirs = massive_adjusted_minutes(client, symbol, start, end, database_url)
-    ours = ours.assign(t=ours["timestamp"].astype("int64") // 10**6).set_index("t")
+    ours = ours.assign(t=ours["timestamp"].dt.as_unit("ms").astype("int64")).set_index("t")
     theirs = theirs.drop_duplicates("t").set_index("t")
     both = ours.index.intersection(theirs.index)
     comparison = AdjustedComparison(

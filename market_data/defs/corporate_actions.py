@@ -16,11 +16,13 @@ from dagster import (
     MetadataValue,
     RunRequest,
     ScheduleEvaluationContext,
+    SkipReason,
     asset,
     define_asset_job,
     schedule,
 )
 
+from market_data import settings
 from market_data.calendar import NEW_YORK, today_in_new_york
 from market_data.corporate_actions.massive import (
     Refreshed,
@@ -44,12 +46,19 @@ from market_data.sources.rest import RestAggregates
 GROUP = "corporate_actions"
 
 
+NO_REST = "corporate actions come from Massive's REST API, and MASSIVE_API_KEY is not set"
+
+
+def rest_configured() -> bool:
+    """Whether the REST API is configured: without it the schedule and the watchlist
+    sensor request no refresh (each would only fail)."""
+    return bool(settings.massive_api_key())
+
+
 def _client(rest_api: RestApiResource, what: str) -> RestAggregates:
     client = rest_api.client()
     if client is None:
-        raise ConfigurationError(
-            f"{what} come from Massive's REST API, and MASSIVE_API_KEY is not set"
-        )
+        raise ConfigurationError(f"{what}: {NO_REST}")
     return client
 
 
@@ -180,6 +189,8 @@ corporate_actions_job = define_asset_job(
         "changes weekly), so the day's adjusted reads know yesterday's announcements."
     ),
 )
-def daily_corporate_actions(context: ScheduleEvaluationContext) -> RunRequest:
+def daily_corporate_actions(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    if not rest_configured():
+        return SkipReason(NO_REST)
     today = context.scheduled_execution_time.astimezone(NEW_YORK).date()
     return RunRequest(run_key=f"corporate_actions:{today}")

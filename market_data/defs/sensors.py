@@ -15,7 +15,7 @@ from dagster import (
 from market_data import settings
 from market_data.calendar import UTC, today_in_new_york
 from market_data.datasets import is_pair
-from market_data.defs.corporate_actions import corporate_actions_job
+from market_data.defs.corporate_actions import corporate_actions_job, rest_configured
 from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
@@ -72,7 +72,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
         tags = {**request.tags, SYMBOLS_TAG: ",".join(symbols)}
         requests.append(request.with_replaced_attrs(tags=tags))
     stocks = [e.symbol for e in watchlist.entries if e.symbol in us and e.asset_class == "stock"]
-    if stocks:
+    if stocks and rest_configured():
         requests.append(
             RunRequest(
                 run_key=f"corporate_actions:{','.join(stocks)}:{today_in_new_york()}",

@@ -8,6 +8,7 @@ from dagster import DagsterInstance, build_schedule_context, build_sensor_contex
 
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.definitions import defs
+from market_data.defs.corporate_actions import daily_corporate_actions
 from market_data.defs.resources import WarehouseResource
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
 from market_data.defs.sensors import WATCHLIST_BACKFILL_DAYS, watchlist_backfill
@@ -39,7 +40,8 @@ def refresh_of(result) -> str | None:
     return refresh[0].tags[SYMBOLS_TAG] if refresh else None
 
 
-def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_url):
+def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_url, monkeypatch):
+    monkeypatch.setenv("MASSIVE_API_KEY", "test-key")  # corporate actions need the REST API
     add_to_watchlist(db, "SPX")
     first = tick(database_url, None)
     [request] = bars_requests(first)
@@ -113,7 +115,8 @@ def test_schedules_request_the_documented_days():
     assert defs.resolve_schedule_def("daily_after_close").default_status.value == "RUNNING"
 
 
-def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_url):
+def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_url, monkeypatch):
+    monkeypatch.setenv("MASSIVE_API_KEY", "test-key")
     add_to_watchlist(db, "SPY")
     add_to_watchlist(db, "X:BTC-USD")
     add_to_watchlist(db, "C:EURUSD")
@@ -127,3 +130,22 @@ def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_ur
     assert refresh_of(result) == "SPY"  # not the pairs
     assert by_job["historical_bars_job"].tags[SYMBOLS_TAG] == "SPY"
     assert by_job["historical_bars_utc_job"].tags[SYMBOLS_TAG] == "C:EURUSD,X:BTCUSD"
+
+
+def test_without_the_rest_api_no_corporate_actions_refresh_is_requested(
+    db, database_url, monkeypatch
+):
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    add_to_watchlist(db, "SPY")
+    result = tick(database_url, None)
+    assert [r.tags[SYMBOLS_TAG] for r in bars_requests(result)] == ["SPY"]
+    assert refresh_of(result) is None
+    skipped = daily_corporate_actions(
+        build_schedule_context(scheduled_execution_time=at(date(2025, 11, 25), 7))
+    )
+    assert "MASSIVE_API_KEY is not set" in skipped.skip_message
+    monkeypatch.setenv("MASSIVE_API_KEY", "test-key")
+    requested = daily_corporate_actions(
+        build_schedule_context(scheduled_execution_time=at(date(2025, 11, 25), 7))
+    )
+    assert requested.run_key == "corporate_actions:2025-11-25"
