@@ -2,7 +2,7 @@
 crosses 50 M rows, each day next to a raw COPY at the same table size.
 
     .venv/bin/python -W ignore bench/large_watchlist.py           # real sizes, about 5 minutes
-    .venv/bin/python -W ignore bench/large_watchlist.py --quick   # small: a minute, targets n/a
+    .venv/bin/python -W ignore bench/large_watchlist.py --quick   # small: seconds, targets n/a
 
 Starts its own PostgreSQL cluster under a temporary folder (the table wants about 15 GB
 of disk), then:
@@ -11,8 +11,8 @@ of disk), then:
    statement in the order the loads would have written them, two connections side by
    side): the 500 stocks' minutes of the sessions before the 20 days, one of them
    (``READ_SYMBOL``) back to a year before the last day, and 500 other stocks on the 20
-   days themselves, so that every month partition the loads write into is already
-   full-size; then ``VACUUM ANALYZE``, as a table at rest would be;
+   days themselves, so that every month partition the loads write into already holds
+   millions of rows; then ``VACUUM ANALYZE``, as a table at rest would be;
 2. for each of the 20 sessions ending ``LAST_DAY``: parses the real-size stocks file
    (``bench/run.py``'s sizes, cached like the backfill's) for the 500 stocks, and times
    the project's loader (``load_day``: delete the day's scope, COPY, one transaction) and
@@ -25,7 +25,7 @@ of disk), then:
    of the same rows (``bench/read.py``'s floor).
 
 The 500 stocks are the file's most active tickers; the generator gives them 430-765 bars a
-day (real large caps have more in extended hours), 237k a day in all.
+day (real large caps have more in extended hours), 236k a day in all.
 """
 
 from __future__ import annotations
