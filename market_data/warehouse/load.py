@@ -110,22 +110,24 @@ def _csv_payload(parts: list[DatasetBars]) -> tuple[bytes, int]:
 
 def _delete_scope(conn: psycopg.Connection, window: DayWindow, parts: list[DatasetBars]) -> int:
     """Delete what the load replaces: the day's bars of each part's dataset and underlyings
-    (only their REST bars, for a REST part)."""
-    scope = [(p.dataset.name, u, p.source) for p in parts for u in sorted(p.underlyings)]
-    return conn.execute(
-        "DELETE FROM historical_bars h"
-        " USING unnest(%s::text[], %s::text[], %s::text[]) AS s(dataset, underlying, source)"
-        " WHERE h.dataset = s.dataset AND h.underlying = s.underlying"
-        ' AND h."timestamp" >= %s AND h."timestamp" < %s'
-        " AND (s.source = 'flat_file' OR h.source = 'rest')",
-        (
-            [d for d, _, _ in scope],
-            [u for _, u, _ in scope],
-            [s for _, _, s in scope],
-            window.start_ms,
-            window.end_ms,
-        ),
-    ).rowcount
+    (only their REST bars, for a REST part).
+
+    One statement per part, with the underlyings as an array: PostgreSQL then walks the
+    (dataset, underlying, timestamp) index. A join against the same list as a set of rows
+    was planned as a hash join over the whole month partition whenever the partition's
+    statistics did not know the symbols yet (a grown watchlist's first days), 0.5 s per
+    day for a delete that had nothing to do."""
+    deleted = 0
+    for part in parts:
+        if not part.underlyings:
+            continue
+        only_rest = " AND source = 'rest'" if part.source == "rest" else ""
+        deleted += conn.execute(
+            "DELETE FROM historical_bars WHERE dataset = %s AND underlying = ANY(%s)"
+            f' AND "timestamp" >= %s AND "timestamp" < %s{only_rest}',
+            (part.dataset.name, sorted(part.underlyings), window.start_ms, window.end_ms),
+        ).rowcount
+    return deleted
 
 
 def _copy(conn: psycopg.Connection, table: str, payload: bytes) -> None:
