@@ -36,6 +36,7 @@ from isal import isal_zlib
 
 from market_data.calendar import MS_PER_MINUTE, NEW_YORK, NS_PER_MS, session
 from market_data.datasets import DATASETS, Dataset
+from market_data.local.demo_reference import demo_file_ticker, demo_price_factor
 
 # Rows built and written per slice: bounds memory for benchmark-size files.
 SLICE_ROWS = 200_000
@@ -58,7 +59,12 @@ DEFAULT_SIZES = GeneratorSizes()
 
 DEMO_INDICES = ("SPX", "NDX", "RUT", "VIX", "DJI")
 # 'NA' is a real ticker that pandas' default NA parsing turns into NaN.
-DEMO_STOCKS = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "IWM", "NA")
+FIRST_DEMO_STOCKS = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "IWM", "NA")
+# Demo stocks added since: their rows come from a plan of their own (``_added_stocks``), so
+# that adding them left every other ticker's rows as they were, byte for byte. META (FB
+# before its rename, local/demo_reference.py) was one of the other names until then.
+ADDED_DEMO_STOCKS = ("META",)
+DEMO_STOCKS = (*FIRST_DEMO_STOCKS, *ADDED_DEMO_STOCKS)
 # SPX options trade under SPXW (dailies) and SPX (AM-settled monthlies), NDX under NDXP.
 DEMO_OPTION_UNDERLYINGS = ("SPY", "QQQ", "SPX", "NDX", "AAPL")
 
@@ -87,6 +93,7 @@ BASE_PRICES = {
     "MSFT": 415.0,
     "NVDA": 140.0,
     "IWM": 230.0,
+    "META": 600.0,
     "NA": 3.2,
     "TSLA": 340.0,
     "AMZN": 205.0,
@@ -106,6 +113,7 @@ LIQUID_VOLUMES = {
     "MSFT": 20_000,
     "NVDA": 180_000,
     "IWM": 30_000,
+    "META": 15_000,
 }
 
 # Real index tickers of the kinds the files hold (equal-weight, total return, sectors).
@@ -313,10 +321,36 @@ def _indices(count: int) -> _Universe:
 
 @functools.lru_cache(maxsize=8)
 def _stocks(count: int) -> _Universe:
-    others = _fill(list(STOCK_SPECIALS), count, set(DEMO_STOCKS), _stock_names(_rng("stocks")))
-    symbols = [*DEMO_STOCKS, *others]
+    """The first demo stocks and ``count`` others. A name of ``ADDED_DEMO_STOCKS`` among
+    the others is still drawn here (its rows are dropped, see ``_added_stocks``)."""
+    others = _fill(
+        list(STOCK_SPECIALS), count, set(FIRST_DEMO_STOCKS), _stock_names(_rng("stocks"))
+    )
+    symbols = [*FIRST_DEMO_STOCKS, *others]
     kinds = [LIQUID if s in LIQUID_STOCKS else ILLIQUID for s in symbols]
     return _universe(symbols, kinds, 0.5, 300.0)
+
+
+def _added_stocks(day: date) -> tuple[_Universe, tuple[str, ...]]:
+    """The added demo stocks, liquid, under the tickers of ``day``'s file (sorted by them),
+    and the stocks' own symbols in the same order: a stock's prices go on through a rename."""
+    symbols = sorted(ADDED_DEMO_STOCKS, key=lambda s: demo_file_ticker(s, day).encode())
+    hashes = _hashes(symbols)
+    universe = _Universe(
+        tuple(demo_file_ticker(s, day) for s in symbols),
+        np.full(len(symbols), LIQUID, dtype=np.int8),
+        hashes,
+        _base_prices(tuple(symbols), hashes, 0.5, 300.0),
+    )
+    return universe, tuple(symbols)
+
+
+def demo_stock_level(symbol: str, day: date) -> float:
+    """Where a demo stock (today's ticker) starts ``day`` in that day's file: its generated
+    level times the day's split factor (``demo_price_factor``)."""
+    hashes = _hashes([symbol])
+    base = _base_prices((symbol,), hashes, 0.5, 300.0)
+    return float(_day_levels(base, hashes, day)[0]) * demo_price_factor(symbol, day)
 
 
 # --- the bars ---------------------------------------------------------------------------------
@@ -381,10 +415,19 @@ def _index_plan(day: date, window_ms: tuple[int, int], sizes: GeneratorSizes) ->
 
 
 def _stock_plan(day: date, sizes: GeneratorSizes, rng: np.random.Generator) -> _Plan | None:
+    universe = _stocks(sizes.other_stocks)
+    return _stock_plan_of(universe, universe.symbols, day, rng)
+
+
+def _stock_plan_of(
+    universe: _Universe, symbols: tuple[str, ...], day: date, rng: np.random.Generator
+) -> _Plan | None:
+    """The plan of a universe of stocks whose own symbols (today's tickers, for their
+    volumes and splits) are ``symbols``. Before a split the prices are the split-adjusted
+    ones times ``demo_price_factor`` and the volumes and trade sizes divided by it."""
     regular = session(day)
     if regular is None:
         return None
-    universe = _stocks(sizes.other_stocks)
     minutes = _minutes(_ms_at(day, 4), _ms_at(day, 20))  # pre-market to after-hours
     in_session = (minutes >= regular.open_ms) & (minutes < regular.close_ms)
     liquid = universe.kind == LIQUID
@@ -395,20 +438,27 @@ def _stock_plan(day: date, sizes: GeneratorSizes, rng: np.random.Generator) -> _
     p = np.where(in_session[None, :], p_regular[:, None], p_extended[:, None])
     active = rng.random(p.shape, dtype=np.float32) < p
     base = universe.base
-    volume = np.array([LIQUID_VOLUMES.get(s, 0) for s in universe.symbols], dtype=np.float64)
+    volume = np.array([LIQUID_VOLUMES.get(s, 0) for s in symbols], dtype=np.float64)
     volume = np.where(liquid, volume, 50 * 400 ** (activity * _uniform(universe.hashes, 7)))
     profile = np.where(in_session, _u_shape(minutes, regular.open_ms, regular.close_ms), 0.06)
+    trade_size = np.where(liquid, 60.0, 20 + 130 * _uniform(universe.hashes, 9))
+    level = _day_levels(base, universe.hashes, day)
+    decimals = np.where(base < 1.0, 4, 2)
+    factor = np.array([demo_price_factor(s, day) for s in symbols])
+    if (factor != 1.0).any():  # else as before: not even a multiplication by one
+        level, volume, trade_size = level * factor, volume / factor, trade_size / factor
+        decimals = np.where(base * factor < 1.0, 4, 2)
     return _Plan(
         tickers=list(universe.symbols),
         minutes_ms=minutes,
         active=active,
-        level=_day_levels(base, universe.hashes, day),
+        level=level,
         sigma=np.where(liquid, 0.0004, 0.0006 + 0.0025 * _uniform(universe.hashes, 8)),
-        decimals=np.where(base < 1.0, 4, 2),
+        decimals=decimals,
         open_noise=0.5,
         volume=volume,
         volume_profile=profile,
-        trade_size=np.where(liquid, 60.0, 20 + 130 * _uniform(universe.hashes, 9)),
+        trade_size=trade_size,
     )
 
 
@@ -475,8 +525,11 @@ def _contracts(
     chosen = np.sort(np.argsort(score, kind="stable")[:count])
     e, call, strike = e[chosen], call[chosen], strike[chosen]
     dates = [f"{d:%y%m%d}" for d in expiries]
+    # Before a split the underlying trades at its files' price, and its strikes and premiums
+    # with it: scaled after the draws, so that the other contracts' rows stay as they were.
+    factor = demo_price_factor(underlying, day)
     tickers = [
-        f"O:{root}{dates[i]}{'C' if c else 'P'}{round(s * 1000):08d}"
+        f"O:{root}{dates[i]}{'C' if c else 'P'}{round(s * factor * 1000):08d}"
         for i, c, s in zip(e.tolist(), call.tolist(), strike.tolist(), strict=True)
     ]
     years = np.array([(expiries[i] - day).days + 0.5 for i in e]) / 365
@@ -488,6 +541,8 @@ def _contracts(
     premium = np.maximum(premium, 0.05)
     delta = np.where(call == 1, _normal_cdf(d1), _normal_cdf(d1) - 1)
     leverage = np.clip(np.abs(delta) * spot / premium, 1.0, 40.0)
+    if factor != 1.0:
+        premium = premium * factor
     return tickers, premium, leverage
 
 
@@ -635,6 +690,40 @@ def _bars(plan: _Plan, first: int, stop: int, rng: np.random.Generator) -> dict[
     return columns
 
 
+def _added_rows(dataset: Dataset, day: date) -> dict[str, pa.Table]:
+    """The rows of the added demo stocks on ``day``, per ticker of the day's file. Their
+    seed is their own (not the file's sizes): the same rows in a demo and a benchmark file."""
+    if not ADDED_DEMO_STOCKS:
+        return {}
+    universe, symbols = _added_stocks(day)
+    seed = (dataset.name, day.isoformat(), "added demo stocks")
+    plan = _stock_plan_of(universe, symbols, day, _rng(*seed))
+    if plan is None:
+        return {}
+    columns = _bars(plan, 0, len(plan.tickers), _rng(*seed, 0))
+    table = pa.table({name: columns[name] for name in dataset.header})
+    return {ticker: table.filter(pc.equal(table["ticker"], ticker)) for ticker in plan.tickers}
+
+
+def _with_added(
+    table: pa.Table, tickers: list[str], first: int, stop: int, added: dict[str, pa.Table]
+) -> pa.Table:
+    """A slice's rows without those drawn for an added demo stock among the other names,
+    and with the added stocks' rows whose ticker falls in the slice's range, in byte order."""
+    drawn = [t for t in tickers[first:stop] if t in ADDED_DEMO_STOCKS]
+    if drawn:
+        table = table.filter(pc.invert(pc.is_in(table["ticker"], pa.array(drawn, pa.string()))))
+    low = tickers[first].encode() if first > 0 else None
+    high = tickers[stop].encode() if stop < len(tickers) else None
+    for ticker, rows in sorted(added.items(), key=lambda item: item[0].encode()):
+        key = ticker.encode()
+        if (low is None or low <= key) and (high is None or key < high):
+            # Arrow compares strings by their bytes, the files' order.
+            at = pc.sum(pc.less(table["ticker"], ticker)).as_py() or 0
+            table = pa.concat_tables([table.slice(0, at), rows, table.slice(at)])
+    return table
+
+
 def _encoded(dataset: Dataset, day: date, sizes: GeneratorSizes) -> Iterator[tuple[int, pa.Buffer]]:
     """The file's rows as CSV text, slice by slice in file order, encoded on worker threads
     (numpy and pyarrow release the GIL) while the caller compresses."""
@@ -650,12 +739,15 @@ def _encoded(dataset: Dataset, day: date, sizes: GeneratorSizes) -> Iterator[tup
         plan = _option_plan(day, sizes, rng)
     if plan is None:
         return
+    added = _added_rows(dataset, day) if dataset.loads == "stock" else {}
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
 
     def encode(first: int, stop: int) -> tuple[int, pa.Buffer]:
         # A slice's own seed: the bytes do not depend on which thread runs first.
         columns = _bars(plan, first, stop, _rng(*seed, first))
         table = pa.table({name: columns[name] for name in dataset.header})
+        if added:
+            table = _with_added(table, plan.tickers, first, stop, added)
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(table, sink, options)
         return table.num_rows, sink.getvalue()

@@ -13,9 +13,11 @@ import pytest
 
 from market_data.calendar import NEW_YORK
 from market_data.datasets import DATASETS
+from market_data.local import generate
 from market_data.local.generate import (
     DEMO_INDICES,
     DEMO_STOCKS,
+    FIRST_DEMO_STOCKS,
     GeneratorSizes,
     generate_day_file,
     generate_source,
@@ -154,7 +156,8 @@ def test_stocks_trade_in_extended_hours_and_after_an_early_close(week):
         assert any(t < open_ for t in spy) and any(t >= new_york_ns(day, 16) for t in spy)
     tickers = {r["ticker"] for r in rows(week, "stocks", REGULAR)}
     assert set(DEMO_STOCKS) | {"BRK.B", "AApB"} <= tickers
-    assert len(tickers) == len(DEMO_STOCKS) + GeneratorSizes().other_stocks
+    # META, a demo stock now, is also one of the other names.
+    assert len(tickers) == len(FIRST_DEMO_STOCKS) + GeneratorSizes().other_stocks
 
 
 def test_option_tickers_are_occ_contracts_in_the_regular_session(week):
@@ -179,7 +182,7 @@ def test_sizes_scale_and_files_are_deterministic(tmp_path):
         generate_day_file(dataset, REGULAR, b, sizes)
         assert a.read_bytes() == b.read_bytes()
         counted[name] = len({r[0] for r in read(a)[1]})
-    assert counted == {"indices": 45, "stocks": 17, "options": 33}
+    assert counted == {"indices": 45, "stocks": 18, "options": 33}
     other_day = tmp_path / "other.csv.gz"
     generate_day_file(DATASETS["stocks"], date(2025, 11, 26), other_day, sizes)
     assert other_day.read_bytes() != (tmp_path / "stocks-a.csv.gz").read_bytes()
@@ -191,3 +194,37 @@ def test_a_day_without_a_file_gets_only_the_header(tmp_path):
     assert (
         gzip.decompress(path.read_bytes()) == (",".join(DATASETS["stocks"].header) + "\n").encode()
     )
+
+
+def test_the_demo_corporate_actions_are_in_the_files(tmp_path):
+    """NVDA's 4-for-1 split on 2025-11-10 and META's rename from FB on 2025-11-14
+    (local/demo_reference.py): the rows before them carry the prices and the ticker of then."""
+    sizes = GeneratorSizes(other_indices=5, other_stocks=5, contracts_per_underlying=3)
+    files = {}
+    for day in (date(2025, 11, 7), date(2025, 11, 10), date(2025, 11, 14)):
+        files[day] = tmp_path / f"{day}.csv.gz"
+        generate_day_file(DATASETS["stocks"], day, files[day], sizes)
+        options = tmp_path / f"options-{day}.csv.gz"
+        generate_day_file(DATASETS["options"], day, options, sizes)
+        strikes = [int(r[0][-8:]) / 1000 for r in read(options)[1] if r[0].startswith("O:NVDA")]
+        nvda = [float(r[3]) for r in read(files[day])[1] if r[0] == "NVDA"]
+        if day < date(2025, 11, 10):  # 4 times the split-adjusted level of about 140
+            assert min(nvda) > 450 and min(strikes) > 300
+        else:
+            assert max(nvda) < 200 and max(strikes) < 200
+    stocks = {day: {r[0] for r in read(path)[1]} for day, path in files.items()}
+    assert "FB" in stocks[date(2025, 11, 10)] and "META" not in stocks[date(2025, 11, 10)]
+    assert "META" in stocks[date(2025, 11, 14)] and "FB" not in stocks[date(2025, 11, 14)]
+
+
+def test_the_added_demo_stocks_leave_the_other_rows_as_they_were(tmp_path, monkeypatch):
+    """META's rows come from a plan of their own: without it, every other row is the same
+    (the rows drawn for META among the other names are dropped, not left undrawn)."""
+    day, stocks = date(2025, 11, 7), DATASETS["stocks"]
+    with_added, without = tmp_path / "with.csv.gz", tmp_path / "without.csv.gz"
+    generate_day_file(stocks, day, with_added)
+    monkeypatch.setattr(generate, "ADDED_DEMO_STOCKS", ())
+    generate_day_file(stocks, day, without)
+    kept = [r for r in read(with_added)[1] if r[0] != "FB"]
+    assert kept == [r for r in read(without)[1] if r[0] != "META"]
+    assert len(kept) < len(read(with_added)[1])

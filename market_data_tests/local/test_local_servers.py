@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -14,6 +15,17 @@ import psycopg
 import pytest
 from botocore.config import Config
 
+from market_data.corporate_actions.massive import fetch_splits
+from market_data.datasets import DATASETS
+from market_data.local.demo_reference import DEMO_API_KEY
+from market_data.local.demo_source import (
+    DemoRestServer,
+    day_file_bars,
+    demo_rest_server,
+    demo_source_dir,
+    ensure_demo_rest,
+)
+from market_data.local.generate import generate_day_file
 from market_data.local.postgres import (
     EmbeddedPostgres,
     EmbeddedPostgresError,
@@ -21,6 +33,7 @@ from market_data.local.postgres import (
     find_server_bindir,
 )
 from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server, ensure_local_s3, seed_bucket
+from market_data.sources.rest import RestAggregates
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +183,34 @@ def test_local_s3_stop_ends_the_server(s3_server: LocalS3Server):
     assert not s3_server.is_running()
     assert not Path(f"/proc/{pid}").exists()
     s3_server.stop()  # stopping a stopped server is a no-op
+
+
+@pytest.fixture
+def rest_home(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    demo_rest_server(tmp_path).stop()
+
+
+def test_the_demo_rest_server_serves_the_day_files_and_the_corporate_actions(rest_home: Path):
+    day, stocks = date(2025, 11, 7), DATASETS["stocks"]  # before NVDA's 4-for-1
+    source = demo_source_dir(rest_home)
+    generate_day_file(stocks, day, source / stocks.key(day))
+    server = demo_rest_server(rest_home)
+    assert isinstance(server, DemoRestServer) and not server.is_running()
+    base_url = ensure_demo_rest(rest_home)
+    assert server.is_running() and server.base_url == base_url
+    assert ensure_demo_rest(rest_home) == base_url  # reused, not restarted
+
+    client = RestAggregates(base_url, DEMO_API_KEY, requests_per_minute=0)
+    raw = client.minute_bars("NVDA", day, adjusted=False)
+    assert raw == day_file_bars(source)("NVDA", day) and len(raw) > 390
+    adjusted = client.minute_bars("NVDA", day, adjusted=True)
+    assert [b["c"] for b in adjusted] == [round(b["c"] / 4, 4) for b in raw]
+    assert client.minute_bars("NVDA", date(2025, 11, 10)) == []  # no file that day
+    assert [s.ticker for s in fetch_splits(client, ["NVDA", "NA"])] == ["NA", "NVDA"]
+
+    pid = int((server.root / "pid").read_text())
+    server.stop()
+    assert not server.is_running()
+    assert not Path(f"/proc/{pid}").exists()
+    server.stop()  # stopping a stopped server is a no-op
