@@ -24,7 +24,17 @@ from market_data.run_tags import FETCH_TAG, RANGE_END_TAG, RANGE_START_TAG, SYMB
 
 log = logging.getLogger("market_data")
 
-DEMO_WATCHLIST = (("SPX", False), ("NDX", False), ("SPY", True), ("QQQ", False))
+DEMO_WATCHLIST = (
+    ("SPX", False),
+    ("NDX", False),
+    ("SPY", True),
+    ("QQQ", False),
+    # The demo's corporate actions (local/demo_reference.py): NVDA's 4-for-1 split of
+    # 2025-11-10, AAPL's dividend, META traded as FB until 2025-11-13.
+    ("NVDA", False),
+    ("AAPL", False),
+    ("META", False),
+)
 
 
 # The commands that read or write data: without DATABASE_URL or Massive's credentials they
@@ -313,12 +323,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _warehouse().connection() as conn:
         for symbol, options in DEMO_WATCHLIST:
             add_to_watchlist(conn, symbol, include_options=options)
-    print("watchlist: SPX, NDX, SPY (with options), QQQ")
-    ok = run_job("historical_bars_job", days=(DEMO_START, DEMO_END))
+    print("watchlist: SPX, NDX, SPY (with options), QQQ, NVDA, AAPL, META")
+    # Corporate actions first: the load then knows META's days as FB.
+    ok = run_job("corporate_actions_job")
+    ok = run_job("historical_bars_job", days=(DEMO_START, DEMO_END)) and ok
     with _warehouse().connection() as conn:
         print_row_counts(conn)
+    if ok:
+        _print_adjusted_series(_warehouse().url())
     _print_what_is_left_running()
     return 0 if ok else 1
+
+
+def _print_adjusted_series(database_url: str) -> None:
+    """NVDA's daily closes across its split, as stored and split-adjusted (README
+    "Corporate actions")."""
+    from market_data.read import bars
+    from market_data.terminal import console, table
+
+    first, last = date(2025, 11, 5), date(2025, 11, 12)
+    raw = bars("NVDA", first, last, timeframe="1d", session="regular", database_url=database_url)
+    adjusted = bars(
+        "NVDA",
+        first,
+        last,
+        timeframe="1d",
+        session="regular",
+        adjust="splits",
+        database_url=database_url,
+    )
+    series = table(
+        "NVDA, regular session",
+        "close as stored",
+        "adjust='splits'",
+        right=("close as stored", "adjust='splits'"),
+    )
+    for stamp, stored, split_adjusted in zip(
+        raw["timestamp"], raw["close"], adjusted["close"], strict=True
+    ):
+        series.add_row(f"{stamp:%Y-%m-%d}", f"{stored:,.2f}", f"{split_adjusted:,.2f}")
+    console().print(series)
+    print("NVDA split 4-for-1 on 2025-11-10: market_data.read.bars(..., adjust='splits')")
 
 
 def _own_command() -> str:

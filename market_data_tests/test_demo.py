@@ -10,10 +10,12 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+import pytest
 from dagster import build_sensor_context
 
 from market_data.defs.resources import WarehouseResource
 from market_data.defs.sensors import watchlist_backfill
+from market_data.local.demo_source import demo_rest_server
 from market_data.local.postgres import EmbeddedPostgres
 from market_data.local.s3 import LocalS3Server
 
@@ -53,8 +55,22 @@ def test_demo_runs_end_to_end_on_embedded_servers():
         with psycopg.connect(cluster.url("market_data")) as conn:
             sources = conn.execute("SELECT DISTINCT source FROM historical_bars").fetchall()
         assert sources == [("flat_file",)]
+        with psycopg.connect(cluster.url("market_data")) as conn:
+            # The demo's corporate actions: META's days before 2025-11-14 are FB's rows.
+            renamed = conn.execute(
+                "SELECT DISTINCT file_ticker FROM historical_bars WHERE symbol = 'META'"
+            ).fetchall()
+            assert sorted(renamed, key=str) == [("FB",), (None,)]
+            assert conn.execute("SELECT count(*) FROM splits").fetchone()[0] == 1
+        # …and the adjusted series it prints: NVDA's closes before the split, quartered.
+        series = [line.split() for line in lines if line.startswith("2025-11-")]
+        stored = {row[0]: float(row[1].replace(",", "")) for row in series}
+        adjusted = {row[0]: float(row[2].replace(",", "")) for row in series}
+        assert stored["2025-11-07"] == pytest.approx(4 * adjusted["2025-11-07"], rel=1e-3)
+        assert stored["2025-11-10"] == adjusted["2025-11-10"]
         with psycopg.connect(cluster.url("dagster")) as conn:
-            assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+            # corporate_actions_job, then historical_bars_job
+            assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
         # The UI's watchlist sensor, on a new Dagster storage, finds the demo's symbols
         # loaded: it starts no backfill (of 90 days and four symbols) behind the user's back.
         context = build_sensor_context(
@@ -62,6 +78,7 @@ def test_demo_runs_end_to_end_on_embedded_servers():
         )
         assert not watchlist_backfill(context).run_requests
     finally:
+        demo_rest_server(home).stop()
         LocalS3Server(home / "s3").stop()
         cluster.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -142,17 +142,36 @@ class RestApiResource(ConfigurableResource):
     def client(self) -> RestAggregates | None:
         if not self.api_key:
             return None
+        return self._client(self.base_url, self.api_key)
+
+    def _client(self, base_url: str, api_key: str) -> RestAggregates:
         limiter = None
         if self.rate_limit_store is not None:
             with self.rate_limit_store.connection():  # the schema, with its limiter table
                 pass
             limiter = SharedRateLimiter(self.rate_limit_store.url(), self.requests_per_minute)
         return RestAggregates(
-            base_url=self.base_url,
-            api_key=self.api_key,
+            base_url=base_url,
+            api_key=api_key,
             requests_per_minute=self.requests_per_minute,
             limiter=limiter,
         )
+
+
+class EmbeddedRestApiResource(RestApiResource):
+    """The demo's REST server that ``market-data demo`` or ``ui`` started beside the demo
+    source: aggregates from the generated day files and the demo's corporate actions."""
+
+    requests_per_minute: float = 600.0
+
+    def policy(self) -> RestPolicy:
+        return RestPolicy(enabled=True, window_days=self.window_days)
+
+    def client(self) -> RestAggregates:
+        from market_data.local.demo_reference import DEMO_API_KEY
+        from market_data.local.embedded import embedded_rest_base_url
+
+        return self._client(embedded_rest_base_url(), DEMO_API_KEY)
 
 
 class BarStoreResource(ConfigurableResource):
@@ -216,17 +235,24 @@ def flat_files_from_env() -> FlatFilesResource:
 def resources_from_env() -> dict[str, Any]:
     """The resources as the environment configures them: each outside system that is not
     configured is the embedded one."""
+    from market_data.local.embedded import wants_rest
+
     warehouse = warehouse_from_env()
-    return {
-        "flat_files": flat_files_from_env(),
-        "warehouse": warehouse,
-        "rest_api": RestApiResource(
+    rest_api = (
+        EmbeddedRestApiResource(window_days=settings.rest_window_days(), rate_limit_store=warehouse)
+        if wants_rest()
+        else RestApiResource(
             base_url=env_or("MASSIVE_API_BASE_URL", settings.DEFAULT_API_BASE_URL),
             api_key=env_or("MASSIVE_API_KEY"),
             requests_per_minute=settings.rest_requests_per_minute(),
             window_days=settings.rest_window_days(),
             rate_limit_store=warehouse,
-        ),
+        )
+    )
+    return {
+        "flat_files": flat_files_from_env(),
+        "warehouse": warehouse,
+        "rest_api": rest_api,
         "bar_store": BarStoreResource(
             uri=env_or("MARKET_DATA_BARS_URI"),
             endpoint_url=env_or("MARKET_DATA_BARS_S3_ENDPOINT"),

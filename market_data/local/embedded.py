@@ -30,6 +30,12 @@ def _s3(home: Path) -> LocalS3Server:
     return LocalS3Server(home / "s3")
 
 
+def _rest(home: Path):
+    from market_data.local.demo_source import demo_rest_server
+
+    return demo_rest_server(home)
+
+
 def wants_database() -> bool:
     """No ``DATABASE_URL``: the data lives in the embedded cluster."""
     return settings.database_url() is None
@@ -40,10 +46,17 @@ def wants_source() -> bool:
     return settings.massive_access_key() is None and settings.massive_s3_endpoint() is None
 
 
+def wants_rest() -> bool:
+    """No ``MASSIVE_API_KEY`` and the demo source: the demo's REST server answers, with the
+    demo's corporate actions. (Real day files without a key: no REST path at all.)"""
+    return settings.massive_api_key() is None and wants_source()
+
+
 @dataclass(frozen=True)
 class EmbeddedServers:
     database_url: str | None
     s3_endpoint: str | None
+    rest_url: str | None = None
 
 
 def start_embedded(home: Path | None = None) -> EmbeddedServers:
@@ -53,7 +66,7 @@ def start_embedded(home: Path | None = None) -> EmbeddedServers:
     (it keeps objects in memory).
     """
     home = home or settings.home()
-    database_url = s3_endpoint = None
+    database_url = s3_endpoint = rest_url = None
     if wants_database():
         cluster = _cluster(home)
         cluster.start()
@@ -62,7 +75,11 @@ def start_embedded(home: Path | None = None) -> EmbeddedServers:
         from market_data.local.demo_source import ensure_demo_source
 
         s3_endpoint = ensure_demo_source(home, settings.massive_s3_bucket())
-    return EmbeddedServers(database_url, s3_endpoint)
+    if wants_rest():
+        from market_data.local.demo_source import ensure_demo_rest
+
+        rest_url = ensure_demo_rest(home)
+    return EmbeddedServers(database_url, s3_endpoint, rest_url)
 
 
 def embedded_cluster(home: Path | None = None) -> EmbeddedPostgres:
@@ -90,6 +107,16 @@ def embedded_s3_endpoint(home: Path | None = None) -> str:
     return server.endpoint_url
 
 
+def embedded_rest_base_url(home: Path | None = None) -> str:
+    """The running demo REST server's base URL, or a clear error naming how to start it."""
+    server = _rest(home or settings.home())
+    if not server.is_running():
+        raise LocalServerError(
+            f"the demo's REST server in {server.root} {NOT_RUNNING}, or set MASSIVE_API_KEY"
+        )
+    return server.base_url
+
+
 def running_embedded(home: Path | None = None) -> list[str]:
     """The embedded servers that run, each as a person would look for it."""
     home = home or settings.home()
@@ -99,6 +126,9 @@ def running_embedded(home: Path | None = None) -> list[str]:
         running.append(f"PostgreSQL on 127.0.0.1:{cluster.port} in {cluster.root}")
     if s3.is_running():
         running.append(f"S3 server {s3.endpoint_url} in {s3.root}")
+    rest = _rest(home)
+    if rest.is_running():
+        running.append(f"REST server {rest.base_url} in {rest.root}")
     return running
 
 
@@ -111,4 +141,7 @@ def stop_embedded(home: Path | None = None) -> list[str]:
         cluster.stop()
     if s3.is_running():
         s3.stop()
+    rest = _rest(home)
+    if rest.is_running():
+        rest.stop()
     return stopped

@@ -136,6 +136,7 @@ def test_without_the_rest_api_no_corporate_actions_refresh_is_requested(
     db, database_url, monkeypatch
 ):
     monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    monkeypatch.setenv("MASSIVE_AWS_ACCESS_KEY", "real-files")  # not the demo (its own REST)
     add_to_watchlist(db, "SPY")
     result = tick(database_url, None)
     assert [r.tags[SYMBOLS_TAG] for r in bars_requests(result)] == ["SPY"]
