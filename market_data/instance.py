@@ -12,10 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
-from dagster import DagsterInstance
+import sqlalchemy as db
+from dagster import AssetKey, DagsterInstance
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    AssetKeyTable,
+    SqlEventLogStorageTable,
+)
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.storage import DagsterPostgresStorage
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -27,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DAGSTER_DATABASE = "dagster"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_WIPE_BATCH = 1000  # partition keys per statement
 
 
 def psycopg2_url(url: str) -> str:
@@ -88,8 +98,77 @@ def dagster_storage_url() -> str:
     return psycopg2_url(own)
 
 
+class ProjectEventLogStorage(PostgresEventLogStorage):
+    """dagster-postgres's event log, able to forget partitions of an asset.
+
+    Dagster's SQL storages refuse ``wipe_asset_partitions`` ("not supported yet"), so days
+    that retention removed kept showing as materialized in the UI, and the UI's "Wipe
+    materializations" of a few partitions failed. Here a wipe takes the partitions out of
+    the asset's partition index in one transaction: their materializations, planned and
+    failed attempts no longer count for those partitions (the events stay in their runs'
+    logs and the asset's history), their check results are deleted, and the asset's cached
+    partition status is dropped, to be rebuilt from what is left. The UI then shows those
+    partitions as never materialized.
+    """
+
+    def wipe_asset_partitions(self, asset_key: AssetKey, partition_keys: Sequence[str]) -> None:
+        keys = sorted(set(partition_keys))
+        if not keys:
+            return
+        name = asset_key.to_string()
+        events, checks = SqlEventLogStorageTable, AssetCheckExecutionsTable
+        has_checks = self.has_table("asset_check_executions")
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="READ COMMITTED")
+            with conn.begin():
+                for first in range(0, len(keys), _WIPE_BATCH):
+                    batch = keys[first : first + _WIPE_BATCH]
+                    conn.execute(
+                        events.update()
+                        .where(events.c.asset_key == name, events.c.partition.in_(batch))
+                        .values(partition=None)
+                    )
+                    if has_checks:
+                        conn.execute(
+                            checks.delete().where(
+                                checks.c.asset_key == name, checks.c.partition.in_(batch)
+                            )
+                        )
+                conn.execute(
+                    AssetKeyTable.update()
+                    .where(AssetKeyTable.c.asset_key == name)
+                    .values(cached_status_data=None)
+                )
+
+    def partitions_before(self, asset_key: AssetKey, first_kept: str) -> list[str]:
+        """The asset's partition keys that sort before ``first_kept`` and have any event
+        (a materialization or an attempt): for day keys, the days before a cut-off."""
+        events = SqlEventLogStorageTable
+        query = (
+            db.select(events.c.partition)
+            .distinct()
+            .where(
+                events.c.asset_key == asset_key.to_string(),
+                events.c.partition.isnot(None),
+                events.c.partition < first_kept,
+            )
+        )
+        with self.index_connection() as conn:
+            return sorted(row[0] for row in conn.execute(query))
+
+
 class ProjectPostgresStorage(DagsterPostgresStorage):
-    """dagster-postgres storage whose URL is resolved as ``dagster_storage_url`` says."""
+    """dagster-postgres storage whose URL is resolved as ``dagster_storage_url`` says, with
+    an event log that can wipe partitions (``ProjectEventLogStorage``)."""
+
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+    ) -> None:
+        super().__init__(postgres_url, should_autocreate_tables, inst_data)
+        self._event_log_storage = ProjectEventLogStorage(postgres_url, should_autocreate_tables)
 
     @classmethod
     def config_type(cls) -> dict:

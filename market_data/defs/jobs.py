@@ -16,7 +16,11 @@ from dagster import (
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.datasets import DATASETS
 from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
-from market_data.warehouse.retention import prune_bars, prune_day_files
+from market_data.warehouse.retention import (
+    forget_pruned_partitions,
+    prune_bars,
+    prune_day_files,
+)
 
 historical_bars_job = define_asset_job(
     name="historical_bars_job",
@@ -67,10 +71,13 @@ def prune_old_data(
         bars = prune_bars(conn, cutoff_ms)
     landing = prune_day_files(flat_files.landing_root(), cutoff_day)
     parquet = bar_store.store().prune(cutoff_day)
+    # The removed days' partitions are wiped, so the UI shows them as not materialized.
+    wiped = forget_pruned_partitions(context.instance, cutoff_day)
     context.log.info(
         f"retention before {cutoff_day} ({NEW_YORK.key}): {bars.rows_deleted:,} bars removed, "
         f"{len(bars.partitions_dropped)} month partitions dropped, "
-        f"{landing.files_removed + parquet.files_removed} files removed"
+        f"{landing.files_removed + parquet.files_removed} files removed, "
+        f"{sum(wiped.values())} asset partitions wiped"
     )
     return Output(
         None,
@@ -82,6 +89,7 @@ def prune_old_data(
             "landing_files_removed": MetadataValue.int(landing.files_removed),
             "parquet_files_removed": MetadataValue.int(parquet.files_removed),
             "bytes_freed": MetadataValue.int(landing.bytes_freed + parquet.bytes_freed),
+            "partitions_wiped": MetadataValue.json(wiped),
         },
     )
 
