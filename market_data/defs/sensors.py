@@ -20,7 +20,11 @@ from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
 from market_data.defs.resources import FlatFilesResource, WarehouseResource
 from market_data.defs.schedules import range_run_request
 from market_data.run_tags import SYMBOLS_TAG
-from market_data.supersession import published_rest_days, rest_sourced_days
+from market_data.supersession import (
+    published_rest_days,
+    rest_sourced_days,
+    supersession_symbols,
+)
 from market_data.warehouse.watchlist import loaded_state, read_watchlist, watchlist_state
 
 # How far back a symbol new to the watchlist is loaded.
@@ -97,17 +101,14 @@ def flat_file_supersedes_rest(
 ):
     with warehouse.connection() as conn:
         rest_days = rest_sourced_days(conn)
+        symbols = supersession_symbols(conn)
     if not rest_days:
         return SkipReason("no REST-sourced bars in historical_bars")
-    published = published_rest_days(rest_days, flat_files.get_client(), flat_files.bucket)
+    published = published_rest_days(rest_days, flat_files.get_client(), flat_files.bucket, symbols)
     if not published:
         waiting = ", ".join(d.isoformat() for d in sorted(rest_days))
         return SkipReason(f"day files not published yet for {waiting}")
     return [
-        RunRequest(
-            run_key="supersede:" + p.day.isoformat() + ":" + ",".join(e for _, e in p.files),
-            partition_key=p.day.isoformat(),
-            tags={"market_data/reason": "flat file published, replacing REST bars"},
-        )
+        RunRequest(run_key=p.run_key, partition_key=p.day.isoformat(), tags=p.tags)
         for p in published
     ]
