@@ -9,6 +9,7 @@ checked against the size (and MD5 where the ETag is one) and then renamed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -35,6 +36,20 @@ class FlatFileError(SourceError):
 
 class FlatFileAccessDenied(FlatFileError):
     """The bucket refused the credentials (403): retrying will not help."""
+
+
+class LandingAreaFull(FlatFileError):
+    """The landing area's disk is full: no download can land until space is freed."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _landing_full(path: Path, key: str, error: OSError) -> LandingAreaFull:
+    return LandingAreaFull(
+        f"{key}: the landing area {path.parent} is full ({error.strerror}); free space "
+        "there (MARKET_DATA_HOME/landing) and run the failed days again"
+    )
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,14 @@ def read_manifest(path: Path) -> RemoteObject | None:
 def _write_manifest(path: Path, remote: RemoteObject) -> None:
     target = _manifest_path(path)
     tmp = target.with_name(target.name + ".part")
-    tmp.write_text(json.dumps({**asdict(remote), "landed_at": time.time()}))
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(json.dumps({**asdict(remote), "landed_at": time.time()}))
+        os.replace(tmp, target)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            raise _landing_full(path, remote.key, error) from error
+        raise
 
 
 def _describe(error: ClientError) -> tuple[str, str]:
@@ -149,7 +170,13 @@ def _download_once(client: Any, bucket: str, remote: RemoteObject, part: Path) -
         if status == "403":
             raise FlatFileAccessDenied(f"{where}: access denied (403) on download") from error
         raise FlatFileError(f"{where}: download failed: {status} {code}".strip()) from error
-    except (BotoCoreError, OSError, urllib3.exceptions.HTTPError) as error:
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            raise _landing_full(part, remote.key, error) from error  # no retry frees a disk
+        raise _Interrupted(
+            f"{where}: download broke off after {written:,} bytes: {error}"
+        ) from error
+    except (BotoCoreError, urllib3.exceptions.HTTPError) as error:
         raise _Interrupted(
             f"{where}: download broke off after {written:,} bytes: {error}"
         ) from error
