@@ -119,8 +119,15 @@ def run_failure_alerts(
     records, cursor.after = read_new_records(
         context.instance, DagsterEventType.RUN_FAILURE, cursor.after
     )
+    # A run Dagster launches again (dagster.yaml's run_retries) is told by its last attempt.
+    records = [r for r in records if not will_retry(context.instance, r.event_log_entry.run_id)]
     alerts = [run_failed_alert(context.instance, r, alert_channels.ui_url) for r in records]
     return send_and_report(context, cursor, alerts, alert_channels)
+
+
+def will_retry(instance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.tags.get("dagster/will_retry") == "true"
 
 
 def _is_trading_day() -> bool:

@@ -27,6 +27,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     DagsterEventType,
+    DagsterRun,
     MetadataValue,
 )
 
@@ -36,6 +37,10 @@ from market_data.errors import DayDataError, MarketDataError
 T = TypeVar("T")
 
 FAILED_DAYS = "failed_days"  # the metadata entry that carries failed days downstream
+# Dagster's run tag deciding whether a run that failed in a step is retried, and ours naming
+# the run that set it (a retry inherits its parent's tags).
+RETRY_ON_STEP_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
+RETRY_DECIDED_BY_TAG = "market_data/retry_decided_by"
 
 
 class PartitionFailed(MarketDataError):
@@ -70,20 +75,30 @@ def run_days(context: AssetExecutionContext) -> list[date]:
 def failed_upstream(
     context: AssetExecutionContext, upstream: Iterable[AssetKey]
 ) -> dict[date, str]:
-    """Days that a step before this one, in this run, could not do."""
+    """Days that a step before this one, in this run, could not do.
+
+    A run re-executed from failure (Dagster's automatic retry, the UI's "Re-execute from
+    failure") runs only the failed steps and those after them; the steps before that it
+    did not run count as the run they last ran in, its parent's or an older one's."""
     wanted = set(upstream)
     failed: dict[date, str] = {}
-    for entry in context.instance.all_logs(
-        context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
-    ):
-        materialization = entry.asset_materialization
-        if materialization is None or materialization.asset_key not in wanted:
-            continue
-        value = materialization.metadata.get(FAILED_DAYS)
-        if value is None:
-            continue
-        for day, why in value.value.items():
-            failed.setdefault(parse_day(day), why)
+    run: DagsterRun | None = context.run
+    while run is not None and wanted:
+        ran = set()
+        for entry in context.instance.all_logs(
+            run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+        ):
+            materialization = entry.asset_materialization
+            if materialization is None or materialization.asset_key not in wanted:
+                continue
+            ran.add(materialization.asset_key)
+            value = materialization.metadata.get(FAILED_DAYS)
+            if value is None:
+                continue
+            for day, why in value.value.items():
+                failed.setdefault(parse_day(day), why)
+        wanted -= ran
+        run = context.instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
     return failed
 
 
@@ -184,6 +199,8 @@ def for_each_day(
         todo, step, label=label, workers=workers, on_done=done, on_failed=failed
     )
     outcomes.failed = {**carried, **outcomes.failed}
+    if outcomes.failed:
+        tell_run_retries(context, worth_it=outcomes.stopped_by is not None)
     if outcomes.stopped_by is not None or (not final and outcomes.failed and not outcomes.done):
         raise_failures(label, outcomes)
     if outcomes.failed:
@@ -192,6 +209,25 @@ def for_each_day(
             + ", ".join(d.isoformat() for d in sorted(outcomes.failed))
         )
     return outcomes
+
+
+def tell_run_retries(context: AssetExecutionContext, worth_it: bool) -> None:
+    """Whether launching the run again (dagster.yaml's ``run_retries``) can help.
+
+    A range stopped by an error that hits every day alike (S3 or the database failing, a
+    worker's disk full) may pass on a retry. Days that failed on their own data (a file not
+    published, corrupt, refused by the row checks) fail the same way again: a retry would
+    only redo the other days, so the run is not retried, unless another step of the same
+    run was stopped (that one decides)."""
+    run_id = context.run.run_id
+    run = context.instance.get_run_by_id(run_id)
+    tags = run.tags if run is not None else {}
+    decided_here = tags.get(RETRY_DECIDED_BY_TAG) == run_id  # not a parent's decision
+    if worth_it or not decided_here or tags.get(RETRY_ON_STEP_FAILURE_TAG) != "true":
+        context.instance.add_run_tags(
+            run_id,
+            {RETRY_ON_STEP_FAILURE_TAG: str(worth_it).lower(), RETRY_DECIDED_BY_TAG: run_id},
+        )
 
 
 def raise_failures(label: str, outcomes: DayOutcomes) -> None:
