@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench ui snapshot stop clean
+.PHONY: install demo test bench soak ui snapshot stop clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -32,6 +32,11 @@ test: install
 # per target, held or missed; exits 1 if any target was missed.
 bench: install
 	$(BIN)/python -W ignore bench/all.py
+
+# Weeks of simulated trading days with faults, through the real daemon (README "What survives
+# what"); SEED=N re-runs a seed's history, DAYS=N sets the sessions (30).
+soak: install
+	$(BIN)/python -W ignore bench/soak.py $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS))
 
 ui: install
 	$(BIN)/market-data ui

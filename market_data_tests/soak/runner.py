@@ -30,6 +30,7 @@ from datetime import date, datetime
 from datetime import time as day_time
 from pathlib import Path
 
+import psycopg
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from market_data.calendar import NEW_YORK
@@ -57,7 +58,7 @@ RERUN_TAGS = (
     "market_data/reason",
 )
 WAIT_SECONDS = 300  # longest any one wait may take before the soak calls the deployment stuck
-MAX_WAITING = 1  # runs queued before the next simulated day starts
+DRAIN_QUIET_SECONDS = 12  # at the end: no run for two sensor ticks and more
 
 
 class Stuck(RuntimeError):
@@ -176,10 +177,6 @@ class Soak:
                 filters=RunsFilter(tags={REQUEST_TAG: str(request_id)}), limit=1
             )
         )
-
-    def backlog_small(self) -> bool:
-        waiting, _ = counts(self.instance)
-        return waiting <= MAX_WAITING
 
     def quiet(self) -> bool:
         waiting, running = counts(self.instance)
@@ -304,6 +301,19 @@ class Soak:
         finally:
             instance.dispose()
 
+    def wait_for_load_transaction(self, timeout: float = 15.0) -> bool:
+        """Whether a load transaction (an advisory lock held) was seen within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.world.database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                ).fetchone()
+                if row and row[0]:
+                    return True
+                time.sleep(0.005)
+        return False
+
     def _monitor_once(self, instance: DagsterInstance) -> None:
         for record in self.records:
             if record.planned.kind.startswith("rest_") and record.rest_left:
@@ -327,11 +337,14 @@ class Soak:
                     steps = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
                     if not any(e.step_key == "historical_bars" for e in steps):
                         continue
-                    # Mid-load: the load step has started and its transaction is under way.
-                    time.sleep(0.3)
+                    # Mid-load: the load step has started; wait for a day's load
+                    # transaction (it holds the day's advisory lock), then restart.
+                    caught = self.wait_for_load_transaction()
                     seconds = self.world.restart_postgres()
                     record.detail = (
-                        f"restarted while run {run.run_id[:8]} loaded (down {seconds:.1f} s)"
+                        f"restarted while run {run.run_id[:8]} "
+                        + ("loaded a day" if caught else "was in its load step")
+                        + f" (down {seconds:.1f} s)"
                     )
                 else:
                     if time.time() - (run_record.start_time or 0) < record.planned.seconds:
@@ -419,15 +432,15 @@ class Soak:
             monitor.join(timeout=10)
 
     def drain(self) -> None:
-        """Until no run is queued or in progress, and none has started for 20 s (the sensors
-        have had four ticks to ask for more)."""
+        """Until no run is queued or in progress, and none has started for
+        ``DRAIN_QUIET_SECONDS`` (the sensors have had two ticks to ask for more)."""
         quiet_since = None
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             self.world.check_alive()
             if retry_db(self.quiet):
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= 20:
+                if time.monotonic() - quiet_since >= DRAIN_QUIET_SECONDS:
                     return
             else:
                 quiet_since = None

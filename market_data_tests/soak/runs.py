@@ -55,15 +55,24 @@ def _days(tags: dict[str, str]) -> tuple[date, ...]:
     return ()
 
 
+REASONS = (
+    ("daily after the close", "daily_after_close"),
+    ("weekly bulk", "weekly_bulk"),
+    ("added to the watchlist", "watchlist_backfill"),
+    ("flat file published", "flat_file_supersedes_rest"),
+)
+
+
 def _label(job: str, tags: dict[str, str]) -> str:
     if tags.get("dagster/schedule_name"):
         label = tags["dagster/schedule_name"]
-    elif tags.get(SYMBOLS_TAG):
-        label = f"watchlist_backfill [{tags[SYMBOLS_TAG]}]"
-    elif tags.get("dagster/sensor_name"):
+    elif tags.get("dagster/sensor_name") and tags["dagster/sensor_name"] != "soak_calendar":
         label = tags["dagster/sensor_name"]
-    else:
-        label = job
+    else:  # an operator's re-run: named after what launched the run it repeats
+        reason = tags.get("market_data/reason", "")
+        label = next((name for start, name in REASONS if reason.startswith(start)), job)
+    if tags.get(SYMBOLS_TAG):
+        label += f" [{tags[SYMBOLS_TAG]}]"
     if tags.get("dagster/retry_number"):
         label += f" (retry {tags['dagster/retry_number']})"
     if tags.get("dagster/run_key", "").startswith("rerun:"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import yaml
 from botocore.config import Config
 
 from market_data.instance import REPO_ROOT
@@ -142,7 +143,11 @@ class World:
         self.landing.mkdir(parents=True)
         self.mounted = os.geteuid() == 0 and self._mount_landing()
         self.dagster_home.mkdir()
-        shutil.copyfile(REPO_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        # The repository's instance (storage, run queue, concurrency, run retries), its
+        # queue polled every second instead of two: a simulated day lasts seconds.
+        config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+        config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
+        (self.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
         self.env = {
             "DATABASE_URL": self.database_url,
             "DAGSTER_PG_URL": self.dagster_url,
