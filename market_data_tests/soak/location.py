@@ -38,11 +38,10 @@ import market_data.definitions as product_location  # noqa: E402
 from market_data.defs.jobs import historical_bars_job, retention_job  # noqa: E402
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention  # noqa: E402
 from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill  # noqa: E402
+from market_data_tests.soak.plan import REQUEST_TAG, REQUESTS_ENV  # noqa: E402
 
 clock.install()  # again: nothing imported above may keep the wall clock's day
 
-REQUESTS_ENV = "MARKET_DATA_SOAK_REQUESTS"
-REQUEST_TAG = "market_data_soak/request"
 SENSOR_SECONDS = 5  # the daemon's sensor loop runs every 5 s at most
 FAST = ("watchlist_backfill", "flat_file_supersedes_rest")
 SCHEDULES = {s.name: s for s in (daily_after_close, weekly_bulk, weekly_retention)}

@@ -21,6 +21,11 @@ FULL_FIRST_DAY = date(2025, 10, 20)
 # The short version: Thanksgiving week, Monday to Monday.
 SHORT_FIRST_DAY = date(2025, 11, 24)
 
+# The tag that ties a run to the soak request that launched it (location.py sets it). Here,
+# not in location.py: importing that module installs the simulated clock in the importer.
+REQUEST_TAG = "market_data_soak/request"
+REQUESTS_ENV = "MARKET_DATA_SOAK_REQUESTS"
+
 # Small files: the soak is about what happens between runs, not about parsing speed.
 SOAK_SIZES = GeneratorSizes(other_indices=60, other_stocks=80, contracts_per_underlying=12)
 

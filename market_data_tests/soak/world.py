@@ -32,8 +32,7 @@ from market_data.local.rest_server import LocalRestServer
 from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server
 from market_data.ui import LOCATION, write_grpc_workspace
 from market_data_tests.soak import clock
-from market_data_tests.soak.location import REQUESTS_ENV
-from market_data_tests.soak.plan import Plan
+from market_data_tests.soak.plan import REQUESTS_ENV, Plan
 from market_data_tests.soak.source import rest_results
 
 BIN = Path(sys.executable).parent
