@@ -41,8 +41,13 @@ from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_tests.soak import clock
 from market_data_tests.soak.checks import Check, dagster_check, leftovers_check, rows_check
-from market_data_tests.soak.location import REQUEST_TAG
-from market_data_tests.soak.plan import INITIAL_WATCHLIST, Plan, PlannedFault, make_plan
+from market_data_tests.soak.plan import (
+    INITIAL_WATCHLIST,
+    REQUEST_TAG,
+    Plan,
+    PlannedFault,
+    make_plan,
+)
 from market_data_tests.soak.proxy import ArmedFault
 from market_data_tests.soak.runs import RUNNING, WAITING, RunInfo, all_runs, counts
 from market_data_tests.soak.source import generate_files, version_path
@@ -584,7 +589,8 @@ def format_result(result: SoakResult, verbose: bool = False) -> str:
     lines = []
     header = ("fault", "day", "what the user sees", "historical_bars afterwards")
     rows = [header, *result.faults]
-    widths = [min(max(len(r[i]) for r in rows), limit) for i, limit in enumerate((52, 10, 110, 40))]
+    limits = (60, 10, 10_000, 60) if verbose else (52, 10, 110, 40)
+    widths = [min(max(len(r[i]) for r in rows), limit) for i, limit in enumerate(limits)]
 
     def line(row) -> str:
         return "  ".join(str(c)[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
