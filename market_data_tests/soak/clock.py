@@ -41,6 +41,11 @@ def today() -> date:
 def install() -> None:
     """Make every imported ``market_data`` module's ``today_in_new_york`` the simulated one
     (modules imported later take it from ``market_data.calendar``)."""
+    if CLOCK_ENV not in os.environ:
+        raise RuntimeError(
+            f"{CLOCK_ENV} is not set: the soak's simulated clock belongs in the soak's own "
+            "processes (its code server and run workers), never in the one importing it"
+        )
     import market_data.calendar as calendar
 
     original = calendar.today_in_new_york
