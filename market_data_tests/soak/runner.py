@@ -483,7 +483,8 @@ def _fault_rows(
             affected |= {
                 r for r in runs if (r.start or r.created) <= end and (r.end or end) >= struck[0]
             }
-        elif struck and not record.runs:
+        elif struck and (fault.kind == "pg_restart" or not record.runs):
+            # A restart cuts every run's connections, not only the one it was timed on.
             affected |= {r for r in runs if any(r.overlaps(t) for t in struck)}
         seen = []
         for run in sorted(affected, key=lambda r: r.created):
