@@ -17,15 +17,22 @@ import psycopg
 from market_data.datasets import DATASETS
 from market_data.run_tags import SYMBOLS_TAG
 from market_data.sources.flat_files import head_object
+from market_data.warehouse.watchlist import read_watchlist
 
 
 def rest_sourced_days(conn: psycopg.Connection) -> dict[date, set[str]]:
-    """New York days (and their datasets) that still hold REST bars: the US datasets'
-    (a crypto or forex pair's REST day is replaced by the ``daily_utc`` run)."""
+    """New York days (and their datasets) that still hold REST bars, or that REST stood in
+    for without bars (an options day: contracts come from flat files only): the US
+    datasets' (a crypto or forex pair's REST day is replaced by the ``daily_utc`` run)."""
+    # REST stood in for these without rows (options): their file is due all the same, for
+    # as long as a watched symbol wants them.
+    entries = read_watchlist(conn).entries
+    wanted = [name for name, dataset in DATASETS.items() if dataset.underlyings(entries)]
     rows = conn.execute(
         "SELECT DISTINCT (to_timestamp(\"timestamp\" / 1000.0) AT TIME ZONE 'America/New_York')::date,"
-        " dataset FROM historical_bars WHERE source = 'rest' AND dataset = ANY(%s)",
-        (list(DATASETS),),
+        " dataset FROM historical_bars WHERE source = 'rest' AND dataset = ANY(%s)"
+        " UNION SELECT day, dataset FROM rest_stand_ins WHERE dataset = ANY(%s)",
+        (list(DATASETS), wanted),
     ).fetchall()
     days: dict[date, set[str]] = {}
     for day, dataset in rows:
@@ -42,8 +49,6 @@ def supersession_symbols(conn: psycopg.Connection) -> dict[date, list[str]]:
     Its file has its bars, so it is reloaded from the file with the others: flat file beats
     REST for every row. Days whose REST symbols are all watched are not listed (the run
     loads the watchlist, untagged)."""
-    from market_data.warehouse.watchlist import read_watchlist
-
     watched = set(read_watchlist(conn).symbols)
     rows = conn.execute(
         "SELECT DISTINCT (to_timestamp(\"timestamp\" / 1000.0) AT TIME ZONE 'America/New_York')::date,"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Literal
 
 import psycopg
@@ -149,6 +149,23 @@ def _upsert_through_staging(conn: psycopg.Connection, payload: bytes) -> int:
     ).rowcount
 
 
+def _note_stand_ins(conn: psycopg.Connection, day: date, parts: list[DatasetBars]) -> None:
+    """Remember the datasets REST stood in for on this day (options included, which REST
+    leaves empty) until a flat-file load of the day replaces them."""
+    rest = sorted({p.dataset.name for p in parts if p.source == "rest"})
+    files = sorted({p.dataset.name for p in parts if p.source == "flat_file"})
+    if rest:
+        conn.execute(
+            "INSERT INTO rest_stand_ins (day, dataset) SELECT %s, unnest(%s::text[])"
+            " ON CONFLICT (day, dataset) DO NOTHING",
+            (day, rest),
+        )
+    if files:
+        conn.execute(
+            "DELETE FROM rest_stand_ins WHERE day = %s AND dataset = ANY(%s)", (day, files)
+        )
+
+
 def load_day(
     conn: psycopg.Connection,
     window: DayWindow,
@@ -176,6 +193,7 @@ def load_day(
                 written = _upsert_through_staging(conn, payload)
         elif rows:
             written = _upsert_through_staging(conn, payload)
+        _note_stand_ins(conn, window.day, parts)
     return LoadResult(
         rows_copied=rows,
         rows_deleted=max(deleted, 0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ import psycopg
 import pyarrow.fs as pafs
 from psycopg import sql
 
+from market_data.calendar import NEW_YORK
 from market_data.datasets import ALL_DATASETS, UTC_DATASETS
 from market_data.warehouse.daily_bars import prune_daily_bars
 
@@ -86,6 +87,10 @@ def prune_bars(conn: psycopg.Connection, cutoff_ms: int) -> PruneResult:
         ).rowcount
         result.rows_deleted += max(deleted, 0)
         result.daily_rows_deleted = prune_daily_bars(conn, cutoff_ms)
+        conn.execute(
+            "DELETE FROM rest_stand_ins WHERE day < %s",
+            (datetime.fromtimestamp(cutoff_ms / 1000, NEW_YORK).date(),),
+        )
     return result
 
 

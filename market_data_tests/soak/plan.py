@@ -169,6 +169,11 @@ def make_plan(
     # options file; the last day's files are not out when the soak ends.
     late_pool = [d for d in sessions if first < d <= last - timedelta(days=5)]
     late_day, late_options = rng.sample(late_pool, 2) if len(late_pool) >= 2 else (None, None)
+    # A Friday's options file out on Monday after the weekly run: no Monday run covers it
+    # again, so only the supersession of a REST stand-in without rows can load it.
+    fridays = [d for d in late_pool if d.weekday() == 4 and d != late_day]
+    if fridays:
+        late_options = rng.choice(fridays)
     for day in plan.file_days:
         for name, dataset in DATASETS.items():
             if not has_file(dataset, day):

@@ -11,6 +11,9 @@
    hours removed and the rest kept. Now a UTC day is kept or removed whole.
 5. A run that failed on days' own data (a file not published) was retried as pointlessly
    as one that a passing fault stopped. Now only the latter is worth a retry.
+6. An options file published later than the day's other files was never loaded (REST has
+   no option contracts, so the day held no REST row for the supersession sensor to find)
+   unless a Monday run covered its day. Now the REST stand-in is remembered.
 """
 
 from __future__ import annotations
@@ -202,3 +205,32 @@ def test_days_failing_on_their_own_data_are_not_retried_a_stopped_range_is(world
     )
     assert not result.success
     assert instance.get_run_by_id(result.run_id).tags[RETRY_ON_STEP_FAILURE_TAG] == "true"
+
+
+# -- 6. an options file later than the others -------------------------------------------------
+
+
+def test_a_late_options_file_is_loaded_once_it_is_out(world, db, s3_client, bucket):
+    resources, source = world["resources"], world["source"]
+    options = DATASETS["options"]
+    for dataset in DATASETS.values():
+        if dataset is not options:
+            s3_client.upload_file(str(source / dataset.key(RECENT)), bucket, dataset.key(RECENT))
+    assert materialize(ASSETS, partition_key=RECENT.isoformat(), resources=resources).success
+    rows = day_rows(db, RECENT)
+    assert {r[3] for r in rows} == {"flat_file"}
+    assert not any(r[0].startswith("O:") for r in rows)  # REST stood in: no contracts
+
+    context = build_context(
+        DagsterInstance.ephemeral(), {n: resources[n] for n in ("warehouse", "flat_files")}
+    )
+    assert "not published yet" in flat_file_supersedes_rest(context).skip_message
+    s3_client.upload_file(str(source / options.key(RECENT)), bucket, options.key(RECENT))
+    [request] = flat_file_supersedes_rest(context)
+    assert request.partition_key == RECENT.isoformat()
+
+    assert materialize(
+        ASSETS, partition_key=RECENT.isoformat(), resources=resources, tags=request.tags
+    ).success
+    assert any(r[0].startswith("O:SPY") for r in day_rows(db, RECENT))
+    assert flat_file_supersedes_rest(context).skip_message.startswith("no REST-sourced bars")
