@@ -27,6 +27,7 @@ from pathlib import Path
 from market_data import settings
 from market_data.errors import LocalServerError
 from market_data.instance import REPO_ROOT, prepare_dagster_home
+from market_data.local.detached import free_port
 
 READY_TIMEOUT_SECONDS = 120
 
@@ -110,12 +111,6 @@ def port_is_taken(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(check, what: str, processes: list[subprocess.Popen]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -160,7 +155,7 @@ def serve(host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     dagster_home = prepare_dagster_home()
     bindir = Path(sys.executable).parent
-    code_port = _free_port()
+    code_port = free_port()
     workspace = write_grpc_workspace(dagster_home / "workspace.yaml", code_port)
     env = os.environ.copy()
     log = log_path()

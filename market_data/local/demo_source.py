@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 import pyarrow as pa
@@ -39,10 +34,10 @@ from market_data.calendar import today_in_new_york
 from market_data.datasets import DATASETS
 from market_data.errors import LocalServerError
 from market_data.local.demo_reference import DEMO_API_KEY
+from market_data.local.detached import NO_PROXY, DetachedServer
 from market_data.local.generate import generate_day_file, missing_day_files
 from market_data.local.rest_server import BarSource
 from market_data.local.s3 import LOCAL_CREDENTIALS, ensure_local_s3, seed_bucket
-from market_data.local.state import folder_lock, log_tail
 from market_data.terminal import counting
 
 # A stretch with a DST change (Nov 2), a holiday (Nov 27) and an early close (Nov 28).
@@ -186,72 +181,48 @@ class DemoRestError(LocalServerError):
     """The demo's REST server could not be started."""
 
 
-# Loopback only: an HTTP(S)_PROXY in the environment must not see these requests.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie child of this process is reaped and counts as gone."""
-    with suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _is_rest_server(pid: int) -> bool:
-    """A recycled pid (after a reboot) must not be signalled as if it were the server."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc to ask: trust the pid file
-    return b"market_data.local.rest_server" in cmdline
-
-
-def _answers(base_url: str) -> bool:
-    """Whether a Massive-like server answers there (a JSON 404 for ``/`` counts)."""
-    request = urllib.request.Request(
-        base_url + "/", headers={"Authorization": f"Bearer {DEMO_API_KEY}"}
-    )
-    try:
-        with _NO_PROXY.open(request, timeout=2):
-            return True
-    except urllib.error.HTTPError as error:
-        try:
-            return "status" in json.loads(error.read() or b"{}")
-        except ValueError:
-            return False
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @dataclass
-class DemoRestServer:
+class DemoRestServer(DetachedServer):
     """One REST server per ``root`` (``port``, ``pid``, ``server.log``), serving the day
     files under ``source`` and the demo's reference data with ``DEMO_API_KEY``. It runs
     detached, like the local S3 server: it outlives the command that started it."""
 
-    root: Path
-    source: Path
+    source: Path = Path()
+
+    name: ClassVar[str] = "demo's REST server"
+    error: ClassVar[type[LocalServerError]] = DemoRestError
+    marker: ClassVar[bytes] = b"market_data.local.rest_server"
 
     def __post_init__(self) -> None:
-        self.root = Path(self.root).absolute()
+        super().__post_init__()
         self.source = Path(self.source).absolute()
 
-    @property
-    def log_file(self) -> Path:
-        return self.root / "server.log"
+    def command(self, port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "market_data.local.rest_server",
+            "--root",
+            str(self.source),
+            "--port",
+            str(port),
+        ]
+
+    def answers(self, url: str) -> bool:
+        """Whether a Massive-like server answers there (a JSON 404 for ``/`` counts)."""
+        request = urllib.request.Request(
+            url + "/", headers={"Authorization": f"Bearer {DEMO_API_KEY}"}
+        )
+        try:
+            with NO_PROXY.open(request, timeout=2):
+                return True
+        except urllib.error.HTTPError as error:
+            try:
+                return "status" in json.loads(error.read() or b"{}")
+            except ValueError:
+                return False
+        except (urllib.error.URLError, OSError):
+            return False
 
     @property
     def api_key(self) -> str:
@@ -259,83 +230,7 @@ class DemoRestServer:
 
     @property
     def base_url(self) -> str:
-        try:
-            port = int((self.root / "port").read_text())
-        except (OSError, ValueError) as error:
-            raise DemoRestError(
-                f"the demo's REST server in {self.root} has not been started"
-            ) from error
-        return f"http://127.0.0.1:{port}"
-
-    def _pid(self) -> int | None:
-        try:
-            return int((self.root / "pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def is_running(self) -> bool:
-        """The recorded process lives and its port answers."""
-        pid = self._pid()
-        if pid is None or not _alive(pid) or not _is_rest_server(pid):
-            return False
-        try:
-            return _answers(self.base_url)
-        except DemoRestError:
-            return False
-
-    def start(self, timeout: float = 20.0) -> str:
-        """Start the server (or reuse a running one); its base URL."""
-        with folder_lock(self.root):
-            if self.is_running():
-                return self.base_url
-            port = _free_port()
-            command = [
-                sys.executable,
-                "-m",
-                "market_data.local.rest_server",
-                "--root",
-                str(self.source),
-                "--port",
-                str(port),
-            ]
-            with self.log_file.open("ab") as log:
-                # Its own session: not killed with this process or by a Ctrl-C in its terminal.
-                process = subprocess.Popen(
-                    command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            (self.root / "port").write_text(str(port))
-            (self.root / "pid").write_text(str(process.pid))
-            base_url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + timeout
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers(base_url):
-                    return base_url
-                time.sleep(0.1)
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            (self.root / "pid").unlink(missing_ok=True)
-            raise DemoRestError(
-                f"the demo's REST server on port {port} did not answer within {timeout:.0f} s "
-                f"(exit {process.returncode})\n{log_tail(self.log_file)}"
-            )
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Terminate the server, killing it if it lingers."""
-        with folder_lock(self.root):
-            pid = self._pid()
-            if pid is not None and _alive(pid) and _is_rest_server(pid):
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while _alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if _alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            (self.root / "pid").unlink(missing_ok=True)
+        return self.url
 
 
 def demo_rest_server(home: Path) -> DemoRestServer:

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from market_data import settings
 from market_data.errors import LocalServerError
+from market_data.local.detached import free_port
 from market_data.local.state import folder_lock, log_tail
 
 SERVER_USER = "postgres"
@@ -89,12 +90,6 @@ def find_server_bindir() -> Path:
     if initdb and _has_server_binaries(Path(initdb).resolve().parent):
         return Path(initdb).resolve().parent
     raise EmbeddedPostgresError(missing)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_is_free(port: int) -> bool:
@@ -212,7 +207,7 @@ class EmbeddedPostgres:
         stored = self._stored_port()
         if stored is not None and _port_is_free(stored):
             return stored
-        return _free_port()
+        return free_port()
 
     def _recorded_port(self) -> int | None:
         """The port a running server listens on, from line 4 of its ``postmaster.pid``."""

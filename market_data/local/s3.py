@@ -8,75 +8,27 @@ empty and ``seed_bucket`` uploads the files again.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
-import urllib.request
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from market_data.errors import LocalServerError
-from market_data.local.state import folder_lock, log_tail
+from market_data.local.detached import NO_PROXY, DetachedServer
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 """moto accepts any key; fixed dummy ones keep boto3 from looking for real ones."""
 
-# Loopback only: an HTTP(S)_PROXY in the environment must not see these requests.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 class LocalS3Error(LocalServerError):
     """The local S3 server could not be started."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(endpoint: str) -> bool:
-    """Any HTTP answer counts: it proves a server listens, not that a bucket exists."""
-    try:
-        with _NO_PROXY.open(endpoint + "/moto-api/", timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie child of this process is reaped and counts as gone."""
-    with suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _is_moto(pid: int) -> bool:
-    """A recycled pid (after a reboot) must not be signalled as if it were the server."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc to ask: trust the pid file
-    return b"moto" in cmdline
 
 
 def _server_command() -> list[str]:
@@ -91,88 +43,30 @@ def _server_command() -> list[str]:
 
 
 @dataclass
-class LocalS3Server:
-    """One moto server per ``root``, which holds ``port``, ``pid`` and ``server.log``."""
+class LocalS3Server(DetachedServer):
+    """One moto server per ``root``, which holds ``port``, ``pid`` and ``server.log``; its
+    objects go with it when it stops."""
 
-    root: Path
+    name: ClassVar[str] = "local S3 server"
+    error: ClassVar[type[LocalServerError]] = LocalS3Error
+    marker: ClassVar[bytes] = b"moto"
 
-    def __post_init__(self) -> None:
-        self.root = Path(self.root).absolute()
+    def command(self, port: int) -> list[str]:
+        return [*_server_command(), "-H", "127.0.0.1", "-p", str(port)]
 
-    @property
-    def log_file(self) -> Path:
-        return self.root / "server.log"
+    def answers(self, url: str) -> bool:
+        """Any HTTP answer counts: it proves a server listens, not that a bucket exists."""
+        try:
+            with NO_PROXY.open(url + "/moto-api/", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
 
     @property
     def endpoint_url(self) -> str:
-        try:
-            port = int((self.root / "port").read_text())
-        except (OSError, ValueError) as error:
-            raise LocalS3Error(
-                f"the local S3 server in {self.root} has not been started"
-            ) from error
-        return f"http://127.0.0.1:{port}"
-
-    def _pid(self) -> int | None:
-        try:
-            return int((self.root / "pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def is_running(self) -> bool:
-        """The recorded process lives and its port answers HTTP."""
-        pid = self._pid()
-        if pid is None or not _alive(pid) or not _is_moto(pid):
-            return False
-        try:
-            return _answers(self.endpoint_url)
-        except LocalS3Error:
-            return False
-
-    def start(self, timeout: float = 20.0) -> str:
-        """Start the server (or reuse a running one); its endpoint URL."""
-        with folder_lock(self.root):
-            if self.is_running():
-                return self.endpoint_url
-            port = _free_port()
-            with self.log_file.open("ab") as log:
-                # Its own session: not killed with this process or by a Ctrl-C in its terminal.
-                process = subprocess.Popen(
-                    [*_server_command(), "-H", "127.0.0.1", "-p", str(port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            (self.root / "port").write_text(str(port))
-            (self.root / "pid").write_text(str(process.pid))
-            endpoint = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + timeout
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers(endpoint):
-                    return endpoint
-                time.sleep(0.1)
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            (self.root / "pid").unlink(missing_ok=True)
-            raise LocalS3Error(
-                f"local S3 server on port {port} did not answer within {timeout:.0f} s "
-                f"(exit {process.returncode})\n{log_tail(self.log_file)}"
-            )
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Terminate the server, killing it if it lingers; its objects go with it."""
-        with folder_lock(self.root):
-            pid = self._pid()
-            if pid is not None and _alive(pid) and _is_moto(pid):
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while _alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if _alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            (self.root / "pid").unlink(missing_ok=True)
+        return self.url
 
 
 def ensure_local_s3(home: Path) -> str:

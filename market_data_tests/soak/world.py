@@ -27,6 +27,7 @@ import yaml
 from botocore.config import Config
 
 from market_data.instance import REPO_ROOT
+from market_data.local.detached import free_port
 from market_data.local.postgres import EmbeddedPostgres
 from market_data.local.rest_server import LocalRestServer
 from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server
@@ -49,12 +50,6 @@ CODE_SERVER = (
     "--location-name",
     LOCATION,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(port: int) -> bool:
@@ -209,7 +204,7 @@ class World:
         return process
 
     def start_dagster(self, timeout: float = 120) -> None:
-        code_port = _free_port()
+        code_port = free_port()
         self.workspace = write_grpc_workspace(self.dagster_home / "workspace.yaml", code_port)
         code = self._background(
             "code-server", [str(BIN / "dagster"), *CODE_SERVER, "-p", str(code_port)]
