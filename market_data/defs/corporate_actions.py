@@ -8,6 +8,9 @@ Splits and dividends are asked for under every ticker a stock has had, so they c
 after ``ticker_changes``.
 """
 
+from collections.abc import Callable
+
+import psycopg
 from dagster import (
     AssetExecutionContext,
     AssetSelection,
@@ -119,12 +122,25 @@ def ticker_changes(
     )
 
 
-def _all_tickers(warehouse: WarehouseResource, stocks: list[str]) -> list[str]:
-    """The stocks and every former ticker of theirs: Massive lists an action under the
-    ticker of its day or under today's, depending on the entry."""
+def _refresh_actions(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    rest_api: RestApiResource,
+    what: str,
+    refresh: Callable[[psycopg.Connection, RestAggregates, list[str]], Refreshed],
+    summarize: Callable[[psycopg.Connection], TableSummary],
+) -> MaterializeResult:
+    """Refresh one kind of action for the run's stocks under every ticker they have had:
+    Massive lists an action under the ticker of its day or under today's, by entry."""
+    stocks = _stocks(context, warehouse)
+    client = _client(rest_api, what)
     with warehouse.connection() as conn:
         history = ticker_history(conn, stocks)
-    return sorted({t for s in stocks for t in history.tickers_of(s)})
+        tickers = sorted({t for s in stocks for t in history.tickers_of(s)})
+        refreshed = refresh(conn, client, tickers) if tickers else Refreshed([], Changes())
+        summary = summarize(conn)
+    context.log.info(f"{what} of {len(tickers)} tickers: {refreshed.changes.describe()}")
+    return MaterializeResult(metadata=_metadata(refreshed, summary))
 
 
 @asset(
@@ -140,13 +156,7 @@ def _all_tickers(warehouse: WarehouseResource, stocks: list[str]) -> list[str]:
 def splits(
     context: AssetExecutionContext, warehouse: WarehouseResource, rest_api: RestApiResource
 ) -> MaterializeResult:
-    tickers = _all_tickers(warehouse, _stocks(context, warehouse))
-    client = _client(rest_api, "splits")
-    with warehouse.connection() as conn:
-        refreshed = refresh_splits(conn, client, tickers) if tickers else Refreshed([], Changes())
-        summary = splits_summary(conn)
-    context.log.info(f"splits of {len(tickers)} tickers: {refreshed.changes.describe()}")
-    return MaterializeResult(metadata=_metadata(refreshed, summary))
+    return _refresh_actions(context, warehouse, rest_api, "splits", refresh_splits, splits_summary)
 
 
 @asset(
@@ -161,15 +171,14 @@ def splits(
 def dividends(
     context: AssetExecutionContext, warehouse: WarehouseResource, rest_api: RestApiResource
 ) -> MaterializeResult:
-    tickers = _all_tickers(warehouse, _stocks(context, warehouse))
-    client = _client(rest_api, "dividends")
-    with warehouse.connection() as conn:
-        refreshed = (
-            refresh_dividends(conn, client, tickers) if tickers else Refreshed([], Changes())
-        )
-        summary = dividends_summary(conn, today_in_new_york())
-    context.log.info(f"dividends of {len(tickers)} tickers: {refreshed.changes.describe()}")
-    return MaterializeResult(metadata=_metadata(refreshed, summary))
+    return _refresh_actions(
+        context,
+        warehouse,
+        rest_api,
+        "dividends",
+        refresh_dividends,
+        lambda conn: dividends_summary(conn, today_in_new_york()),
+    )
 
 
 CORPORATE_ACTIONS = [ticker_changes, splits, dividends]
