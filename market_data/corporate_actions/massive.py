@@ -34,10 +34,7 @@ from market_data.corporate_actions.store import (
     replace_splits,
     replace_ticker_history,
     symbols_to_check,
-    ticker_history,
 )
-from market_data.corporate_actions.tickers import TickerHistory
-from market_data.errors import SourceError
 from market_data.sources.rest import RestAggregates, RestNotFound
 
 SPLITS_PATH = "/stocks/v1/splits"
@@ -47,7 +44,6 @@ PAGE_SIZE = 5000  # the endpoints' maximum
 # A stock's ticker history is asked for again after this long (renames are rare, and the
 # free plan allows 5 requests a minute).
 TICKER_CHECK_MAX_AGE = timedelta(days=7)
-NEVER_CHECKED = timedelta(days=100 * 365)
 
 Entry = TypeVar("Entry")
 
@@ -186,23 +182,3 @@ def refresh_ticker_changes(
         [p for a in answers for p in a.periods],
     )
     return Refreshed(due, changes, [note for a in answers for note in a.left_out])
-
-
-def ticker_history_for_load(
-    conn: psycopg.Connection, client: RestAggregates | None, symbols: Sequence[str]
-) -> tuple[TickerHistory, list[str]]:
-    """The ticker history a load of ``symbols`` needs, and notes for its log: a symbol
-    never asked about is asked about first (when REST is configured), so that a stock
-    added to the watchlist loads its former ticker's days in its first backfill. A failed
-    question leaves the stored history as it is: that day's bars then stay missing, which
-    the checks report, rather than the whole load failing."""
-    notes: list[str] = []
-    if client is not None and symbols:
-        try:
-            refreshed = refresh_ticker_changes(conn, client, symbols, NEVER_CHECKED)
-            notes += refreshed.notes
-            if refreshed.tickers:
-                notes.append(f"ticker history asked for {', '.join(refreshed.tickers)}")
-        except SourceError as error:
-            notes.append(f"ticker history not refreshed: {error}")
-    return ticker_history(conn, symbols), notes

@@ -22,7 +22,7 @@ from dagster import (
 
 from market_data import settings
 from market_data.calendar import session
-from market_data.corporate_actions.massive import ticker_history_for_load
+from market_data.corporate_actions.store import ticker_history
 from market_data.corporate_actions.tickers import NO_HISTORY
 from market_data.datasets import DATASETS, UTC_DATASETS, Dataset
 from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run
@@ -160,9 +160,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         history = NO_HISTORY
         if dataset.loads == "stock":  # renamed stocks: their former tickers' rows
             with warehouse.connection() as conn:
-                history, notes = ticker_history_for_load(conn, rest_client, sorted(underlyings))
-            for note in notes:
-                context.log.info(note)
+                history = ticker_history(conn, underlyings)
         outcomes = for_each_day(
             context,
             f"{dataset.name} bars",

@@ -59,6 +59,20 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
     pairs = [s for s in added if is_pair(s)]
     us = [s for s in added if s not in pairs]
     requests = []
+    # A new stock's corporate actions first: the run queue starts runs of one symbols tag
+    # one at a time, in order, so its backfill then knows its former tickers (FB for META).
+    stocks = [e.symbol for e in watchlist.entries if e.symbol in us and e.asset_class == "stock"]
+    if stocks and rest_configured():
+        requests.append(
+            RunRequest(
+                run_key=f"corporate_actions:{','.join(stocks)}:{today_in_new_york()}",
+                job_name=corporate_actions_job.name,
+                tags={
+                    SYMBOLS_TAG: ",".join(stocks),
+                    "market_data/reason": f"added to the watchlist: {', '.join(stocks)}",
+                },
+            )
+        )
     for symbols, job, today in (
         (us, historical_bars_job, today_in_new_york()),
         (pairs, historical_bars_utc_job, datetime.now(UTC).date()),
@@ -75,18 +89,6 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
         )
         tags = {**request.tags, SYMBOLS_TAG: ",".join(symbols)}
         requests.append(request.with_replaced_attrs(tags=tags))
-    stocks = [e.symbol for e in watchlist.entries if e.symbol in us and e.asset_class == "stock"]
-    if stocks and rest_configured():
-        requests.append(
-            RunRequest(
-                run_key=f"corporate_actions:{','.join(stocks)}:{today_in_new_york()}",
-                job_name=corporate_actions_job.name,
-                tags={
-                    SYMBOLS_TAG: ",".join(stocks),
-                    "market_data/reason": f"added to the watchlist: {', '.join(stocks)}",
-                },
-            )
-        )
     return SensorResult(run_requests=requests, cursor=cursor)
 
 

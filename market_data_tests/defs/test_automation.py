@@ -63,6 +63,8 @@ def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_u
     [request] = bars_requests(second)
     assert request.tags[SYMBOLS_TAG] == "QQQ,SPY"  # SPX is not reloaded
     assert refresh_of(second) == "QQQ,SPY"
+    # Queued first: the backfill of the same symbols waits for it (one run per symbols tag).
+    assert second.run_requests[0].job_name == "corporate_actions_job"
 
     # Options switched on for a symbol already there: that symbol alone.
     db.execute("UPDATE watchlist SET include_options = true WHERE symbol = 'QQQ'")
