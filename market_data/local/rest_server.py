@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from market_data.calendar import NEW_YORK
+from market_data.errors import MarketDataError
 
 # ticker, day -> list of REST result dicts (t in ms), or None when unknown
 BarSource = Callable[[str, date], list[dict]]
@@ -248,7 +249,7 @@ RANGES = {
 }
 
 
-class _BadRequest(Exception):
+class _BadRequest(MarketDataError):
     """A parameter Massive would refuse: answered 400 with the message."""
 
 

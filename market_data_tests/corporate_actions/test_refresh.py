@@ -237,6 +237,9 @@ def test_verify_adjusted_agrees_with_massives_adjusted_bars(world, db, monkeypat
     monkeypatch.setenv("MASSIVE_API_KEY", DEMO_API_KEY)
     monkeypatch.setenv("MASSIVE_API_BASE_URL", world["server"].base_url)
     monkeypatch.setenv("DATABASE_URL", world["url"])
+    # A configured deployment: the command must not start the demo's servers.
+    monkeypatch.setenv("MASSIVE_AWS_ACCESS_KEY", "test-access")
+    monkeypatch.setenv("MASSIVE_S3_ENDPOINT", "http://127.0.0.1:1")
     args = ["verify", "--adjusted", "NVDA", "--start", "2025-11-07", "--end", "2025-11-10"]
     assert main(args) == 1
     assert "NO" in capsys.readouterr().out
