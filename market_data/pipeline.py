@@ -6,7 +6,7 @@ nothing of Dagster, so tests and the command line call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,6 +23,8 @@ from market_data.sources.flat_files import LandedFile, fetch_day_file, landing_p
 from market_data.sources.rest import RestAggregates, fetch_rest_day
 from market_data.transform.bar_store import BarStore
 from market_data.transform.parse import ParsedDay, empty_bars, parse_day_file
+from market_data.transform.scan import StreamingScan
+from market_data.transform.scanned_lines import discard_scanned_lines, save_scanned_lines
 from market_data.warehouse.load import DatasetBars, LoadResult, load_day
 
 
@@ -84,12 +86,31 @@ def land_day_file(
     bucket: str,
     landing_root: Path,
     rest: RestPolicy = NO_REST,
+    scan_for: Sequence[bytes] = (),
 ) -> tuple[LandedFile, SourceChoice]:
-    """Fetch the day file and say which source the day will take."""
-    landed = fetch_day_file(client, bucket, dataset.key(day), landing_root)
+    """Fetch the day file and say which source the day will take.
+
+    A download is also scanned as it arrives for the lines starting with ``scan_for`` (the
+    parse's ``line_prefixes``), which are saved beside the file for ``build_bars``: the
+    file is decompressed while its bytes come in and not read again."""
+    key = dataset.key(day)
+    scans: list[StreamingScan] = []
+
+    def new_scan() -> StreamingScan:
+        scans.append(StreamingScan(list(scan_for), key))
+        return scans[-1]
+
+    landed = fetch_day_file(client, bucket, key, landing_root, new_scan if scan_for else None)
     if landed.missing:
         # A stale copy of a file that was withdrawn must not be parsed again.
         landing_path(landing_root, landed.key).unlink(missing_ok=True)
+        discard_scanned_lines(landing_path(landing_root, landed.key))
+    elif landed.downloaded and landed.path is not None:
+        scanned = scans[-1].result() if scans else None
+        if scanned is None:  # not scanned, or unreadable: the parse reads the file itself
+            discard_scanned_lines(landed.path)
+        else:
+            save_scanned_lines(landed.path, landed.etag or "", list(scan_for), scanned)
     return landed, choose_source(dataset, day, not landed.missing, rest)
 
 
@@ -137,6 +158,7 @@ def build_bars(
         parsed = ParsedDay(bars=empty_bars())
     source = "rest" if choice.source == "rest" else "flat_file"
     path = store.write(dataset.name, day, parsed.bars, underlyings, source, parsed.quarantine)
+    discard_scanned_lines(landed)  # used once: the bars are stored
     return BuiltBars(parsed=parsed, path=path, choice=choice)
 
 

@@ -22,8 +22,6 @@ from dagster import (
 
 from market_data import settings
 from market_data.calendar import session
-from market_data.corporate_actions.store import ticker_history
-from market_data.corporate_actions.tickers import NO_HISTORY
 from market_data.datasets import DATASETS, UTC_DATASETS, Dataset
 from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run
 from market_data.defs.day_runs import for_each_day, raise_failures, run_days
@@ -92,17 +90,25 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         rest_api: RestApiResource,
     ) -> MaterializeResult:
         fetch_all = context.run.tags.get(FETCH_TAG) == "all"
-        if not fetch_all and not run_symbols(context, warehouse).selected_underlyings(dataset):
+        symbols = run_symbols(context, warehouse)
+        if not fetch_all and not symbols.selected_underlyings(dataset):
             # An options day file is the largest of all: not fetched while nobody reads it.
             return skipped(context, dataset)
         client = flat_files.get_client()
         landing_root = flat_files.landing_root()
         policy = rest_api.policy()
+        plan = symbols.parse_plan(dataset, warehouse)  # scanned as the bytes arrive
         outcomes = for_each_day(
             context,
             f"{dataset.name} day file",
             lambda day: land_day_file(
-                dataset, day, client, flat_files.bucket, landing_root, policy
+                dataset,
+                day,
+                client,
+                flat_files.bucket,
+                landing_root,
+                policy,
+                scan_for=plan.line_prefixes(day),
             ),
             lambda r: (
                 r[1].reason
@@ -151,16 +157,13 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         bar_store: BarStoreResource,
         rest_api: RestApiResource,
     ) -> MaterializeResult:
-        underlyings = run_symbols(context, warehouse).parsed_underlyings(dataset)
+        plan = run_symbols(context, warehouse).parse_plan(dataset, warehouse)
+        underlyings = plan.underlyings
         if not underlyings:
             return skipped(context, dataset)
         store = bar_store.store()
         landing_root = flat_files.landing_root()
         policy, rest_client = rest_api.policy(), rest_api.client()
-        history = NO_HISTORY
-        if dataset.loads == "stock":  # renamed stocks: their former tickers' rows
-            with warehouse.connection() as conn:
-                history = ticker_history(conn, underlyings)
         outcomes = for_each_day(
             context,
             f"{dataset.name} bars",
@@ -172,7 +175,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
                 store,
                 policy,
                 rest_client,
-                renames=history.renames_on(day, underlyings),
+                renames=plan.renames(day),
             ),
             lambda b: (
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
@@ -192,6 +195,10 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "underlyings": MetadataValue.text(", ".join(sorted(underlyings)) or "(none)"),
             "symbols_with_bars": MetadataValue.int(len({s for p in parsed for s in p.symbols})),
             "seconds": MetadataValue.float(round(sum(p.seconds for p in parsed), 3)),
+            # Days whose file was decompressed while it downloaded, and not read again here.
+            "days_scanned_in_download": MetadataValue.int(
+                sum(p.scanned_in_download for p in parsed)
+            ),
         }
         sources = sorted({b.choice.source for _, b in built})
         metadata["source"] = MetadataValue.text(", ".join(sources))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from dagster import AssetExecutionContext
 
-from market_data.datasets import Dataset
+from market_data.corporate_actions.store import ticker_history
+from market_data.corporate_actions.tickers import NO_HISTORY, TickerHistory
+from market_data.datasets import Dataset, Renames
 from market_data.defs.resources import WarehouseResource
 from market_data.run_tags import SYMBOLS_TAG
 from market_data.warehouse.watchlist import Watchlist, read_watchlist
@@ -27,6 +30,32 @@ class RunSymbols:
         stored bars stay whole when a run loads a few symbols; nothing if it loads none."""
         selected = self.selected_underlyings(dataset)
         return selected | dataset.underlyings(self.watchlist.entries) if selected else selected
+
+    def parse_plan(self, dataset: Dataset, warehouse: WarehouseResource) -> ParsePlan:
+        underlyings = self.parsed_underlyings(dataset)
+        history = NO_HISTORY
+        if underlyings and dataset.loads == "stock":  # renamed stocks: former tickers' rows
+            with warehouse.connection() as conn:
+                history = ticker_history(conn, underlyings)
+        return ParsePlan(dataset, underlyings, history)
+
+
+@dataclass(frozen=True)
+class ParsePlan:
+    """What a dataset's day files are parsed for in a run: its underlyings, each under the
+    ticker it had that day. The download step scans for the same lines as the parse."""
+
+    dataset: Dataset
+    underlyings: frozenset[str]
+    history: TickerHistory
+
+    def renames(self, day: date) -> Renames:
+        return self.history.renames_on(day, self.underlyings)
+
+    def line_prefixes(self, day: date) -> list[bytes]:
+        if not self.underlyings:
+            return []
+        return self.dataset.tickers.line_prefixes(self.underlyings, self.renames(day))
 
 
 def run_symbols(context: AssetExecutionContext, warehouse: WarehouseResource) -> RunSymbols:

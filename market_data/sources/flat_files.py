@@ -5,6 +5,8 @@ for the object's current ETag and size and downloads again only when they change
 so a republished file is picked up and an unchanged one costs one HEAD request.
 A half-written download never carries the final name: it is written to ``.part``,
 checked against the size (and MD5 where the ETag is one) and then renamed.
+A caller may tap the bytes as they arrive (``new_tap``): the parse's scan decompresses
+them then, so a downloaded file is not read back.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -50,6 +53,12 @@ def _landing_full(path: Path, key: str, error: OSError) -> LandingAreaFull:
         f"{key}: the landing area {path.parent} is full ({error.strerror}); free space "
         "there (MARKET_DATA_HOME/landing) and run the failed days again"
     )
+
+
+class ByteTap(Protocol):
+    """Sees every chunk of one download attempt, in order; it must not raise."""
+
+    def feed(self, chunk: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,9 @@ class _Interrupted(FlatFileError):
     """A transfer broke off (reset, short read, corrupt bytes): worth another attempt."""
 
 
-def _download_once(client: Any, bucket: str, remote: RemoteObject, part: Path) -> None:
+def _download_once(
+    client: Any, bucket: str, remote: RemoteObject, part: Path, tap: ByteTap | None
+) -> None:
     md5 = hashlib.md5(usedforsecurity=False)
     written = 0
     where = f"s3://{bucket}/{remote.key}"
@@ -163,6 +174,8 @@ def _download_once(client: Any, bucket: str, remote: RemoteObject, part: Path) -
                 out.write(chunk)
                 md5.update(chunk)
                 written += len(chunk)
+                if tap is not None:
+                    tap.feed(chunk)
     except ClientError as error:
         status, code = _describe(error)
         if status == "412":
@@ -187,15 +200,20 @@ def _download_once(client: Any, bucket: str, remote: RemoteObject, part: Path) -
 
 
 def _download(
-    client: Any, bucket: str, remote: RemoteObject, path: Path, attempts: int = DOWNLOAD_ATTEMPTS
+    client: Any,
+    bucket: str,
+    remote: RemoteObject,
+    path: Path,
+    attempts: int = DOWNLOAD_ATTEMPTS,
+    new_tap: Callable[[], ByteTap] | None = None,
 ) -> None:
-    """Download to ``.part``, verify, rename; a broken transfer is tried again from the start,
-    and whatever happens no half file keeps the final name or stays behind."""
+    """Download to ``.part``, verify, rename; a broken transfer is tried again from the start
+    (with a new tap), and whatever happens no half file keeps the final name or stays behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     for attempt in range(1, attempts + 1):
         try:
-            _download_once(client, bucket, remote, part)
+            _download_once(client, bucket, remote, part, new_tap() if new_tap else None)
         except _Interrupted as error:
             part.unlink(missing_ok=True)
             if attempt == attempts:
@@ -209,8 +227,15 @@ def _download(
             return
 
 
-def fetch_day_file(client: Any, bucket: str, key: str, landing_root: Path) -> LandedFile:
-    """Make the landing area hold the bucket's current version of ``key``."""
+def fetch_day_file(
+    client: Any,
+    bucket: str,
+    key: str,
+    landing_root: Path,
+    new_tap: Callable[[], ByteTap] | None = None,
+) -> LandedFile:
+    """Make the landing area hold the bucket's current version of ``key``; a download's
+    bytes also go to a tap from ``new_tap``, one per attempt (the last one saw the file)."""
     started = time.perf_counter()
     path = landing_path(landing_root, key)
     remote = head_object(client, bucket, key)
@@ -218,7 +243,7 @@ def fetch_day_file(client: Any, bucket: str, key: str, landing_root: Path) -> La
         return LandedFile(key=key, path=None, seconds=time.perf_counter() - started)
     downloaded = False
     if not _is_current(path, remote):
-        _download(client, bucket, remote, path)
+        _download(client, bucket, remote, path, new_tap=new_tap)
         _write_manifest(path, remote)
         downloaded = True
     return LandedFile(

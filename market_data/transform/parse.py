@@ -26,7 +26,8 @@ from market_data.bar_schema import BARS_SCHEMA, PRICE_COLUMNS, timestamps_from_n
 from market_data.calendar import DayWindow
 from market_data.datasets import NO_RENAMES, Dataset, Renames
 from market_data.errors import DayDataError
-from market_data.transform.scan import OutOfOrder, Unreadable, scan_lines
+from market_data.transform.scan import OutOfOrder, ScannedLines, Unreadable, scan_lines
+from market_data.transform.scanned_lines import load_scanned_lines
 from market_data.transform.validate import SOURCE_START, RowChecks, check_rows
 
 BLOCK_BYTES = 4 * 1024 * 1024
@@ -56,6 +57,7 @@ class ParsedDay:
     quarantine: pa.Table | None = None
     duplicates_dropped: int = 0
     seconds: float = 0.0
+    scanned_in_download: bool = False  # the download's scan kept the lines: file not read
     symbols: list[str] = field(default_factory=list)
 
     @property
@@ -78,6 +80,10 @@ def read_header(path: Path, label: str) -> list[str]:
             line = f.readline()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
         raise DayFileError(f"{label}: not a readable gzip file ({error})") from error
+    return header_columns(line, label)
+
+
+def header_columns(line: str, label: str) -> list[str]:
     if not line.strip():
         raise DayFileError(f"{label}: empty file, no header line")
     return [name.strip() for name in line.strip().split(",")]
@@ -135,7 +141,13 @@ def parse_day_file(
     renamed symbol's bars are its former ticker's rows (``renames``), stored under it."""
     started = time.perf_counter()
     label = label or str(path)
-    columns = read_header(path, label)
+    # What the download's scan kept, if it did (``scanned_lines.py``): the file is not opened.
+    prefixes = dataset.tickers.line_prefixes(underlyings, renames)
+    saved = load_scanned_lines(path, prefixes) if underlyings else None
+    if saved is not None:
+        columns = header_columns(saved.header.decode("utf-8", "replace"), label)
+    else:
+        columns = read_header(path, label)
     check_header(columns, dataset, label)
     if not underlyings:
         return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
@@ -145,24 +157,40 @@ def parse_day_file(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+    if columns[0] != "ticker":
+        saved = None  # lines do not start with their ticker: what a scan kept means nothing
     try:
-        if columns[0] != "ticker":  # lines do not start with their ticker: no scan
+        if columns[0] != "ticker":
             raise OutOfOrder(f"{label}: ticker is not the first column")
-        pieces, rows_read = _scan(path, dataset, underlyings, renames, convert_options, label)
+        scanned = saved or _scan_file(path, prefixes, label)
+        pieces, rows_read = _parse_lines(
+            scanned, dataset, underlyings, renames, convert_options, label
+        )
     except OutOfOrder:
         pieces, rows_read = _stream(path, dataset, underlyings, renames, convert_options, label)
     if not pieces:
         return ParsedDay(
-            bars=empty_bars(), rows_read=rows_read, seconds=time.perf_counter() - started
+            bars=empty_bars(),
+            rows_read=rows_read,
+            seconds=time.perf_counter() - started,
+            scanned_in_download=saved is not None,
         )
     parsed = finalize_bars(pa.concat_tables(pieces), window, checks or RowChecks(), label)
     parsed.rows_read = rows_read
+    parsed.scanned_in_download = saved is not None
     parsed.seconds = time.perf_counter() - started
     return parsed
 
 
-def _scan(
-    path: Path,
+def _scan_file(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
+    try:
+        return scan_lines(path, prefixes, label)
+    except Unreadable as error:
+        raise DayFileError(str(error)) from error
+
+
+def _parse_lines(
+    scanned: ScannedLines,
     dataset: Dataset,
     underlyings: frozenset[str],
     renames: Renames,
@@ -170,10 +198,6 @@ def _scan(
     label: str,
 ) -> tuple[list[pa.Table], int]:
     """The fast way: only the watchlist's runs of lines are parsed (see ``scan.py``)."""
-    try:
-        scanned = scan_lines(path, dataset.tickers.line_prefixes(underlyings, renames), label)
-    except Unreadable as error:
-        raise DayFileError(str(error)) from error
     if not scanned.lines:
         return [], scanned.rows_read
     try:

@@ -1,10 +1,14 @@
 """Find the watchlist's lines in a day file without parsing the others.
 
 Massive's day files are sorted by ticker, so each ticker's rows form one run of lines.
-The file is decompressed in large chunks (ISA-L's igzip);
-in each chunk a wanted ticker can only lie between the chunk's first and last ticker,
-and its run is found with two byte searches. Only those lines reach the CSV parser,
-so the cost of a 10,000-ticker file is little more than its decompression.
+The decompressed bytes arrive in large chunks; in each chunk a wanted ticker can only lie
+between the chunk's first and last ticker, and its run is found with two byte searches.
+Only those lines reach the CSV parser, so the cost of a 10,000-ticker file is little more
+than its decompression (ISA-L's igzip).
+
+The bytes come either from a landed file (``scan_lines``) or from a download as it
+arrives (``StreamingScan``, fed by ``sources/flat_files.py``), so a file downloaded in a
+run is decompressed once, while its bytes come in, and never read back.
 
 Within a chunk every line from a ticker's first to its last occurrence is taken (and
 filtered exactly later), so disorder there loses nothing; skipping whole chunks relies
@@ -18,12 +22,19 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from market_data.errors import DayDataError
 
 # ISA-L (a dependency) decompresses gzip about three times faster than zlib.
-_GZIP_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, igzip.BadGzipFile)
+_GZIP_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    zlib.error,
+    isal_zlib.error,
+    igzip.BadGzipFile,
+)
+_GZIP_WBITS = 31  # a gzip member (header and trailer checked), not a raw deflate stream
 
 CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -48,8 +59,8 @@ def _ticker(line_start: bytes) -> bytes:
 
 
 def _runs(
-    data: bytearray, begin: int, end: int, prefixes: list[bytes], first: bytes, last: bytes
-) -> list[bytearray]:
+    data: bytes | bytearray, begin: int, end: int, prefixes: list[bytes], first: bytes, last: bytes
+) -> list[bytes | bytearray]:
     """The runs of lines in ``data[begin:end]`` (complete lines) that start with one of
     ``prefixes``; ``first`` and ``last`` are the starts of its first and last lines.
     Offsets instead of slices: a chunk is searched in place, never copied."""
@@ -71,45 +82,103 @@ def _runs(
     return runs
 
 
+class LineScanner:
+    """Fed a day file's decompressed bytes in order, in chunks of any size; keeps the header,
+    the lines starting with one of ``prefixes``, and the number of data rows."""
+
+    def __init__(self, prefixes: list[bytes], label: str) -> None:
+        self.prefixes = sorted(set(prefixes))
+        self.label = label
+        self._header: bytes | None = None
+        self._carried = b""  # the chunk's last line, until its end arrives
+        self._previous_last = b""
+        self._lines: list[bytes | bytearray] = []
+        self._rows_read = 0
+
+    def feed(self, data: bytes | bytearray) -> None:
+        start = 0
+        if self._header is None or self._carried:
+            newline = data.find(b"\n")
+            if newline < 0:
+                self._carried += data  # a line longer than a chunk
+                return
+            self._one_line(self._carried + data[: newline + 1])
+            self._carried = b""
+            start = newline + 1
+        end = data.rfind(b"\n", start) + 1  # complete lines end here
+        if end > start:
+            self._complete_lines(data, start, end)
+        else:
+            end = start
+        self._carried = bytes(data[end:])
+
+    def finish(self) -> ScannedLines:
+        if self._carried:
+            self._one_line(self._carried + b"\n")  # a last line without its newline
+            self._carried = b""
+        return ScannedLines(self._header or b"", self._lines, self._rows_read)
+
+    def _one_line(self, line: bytes) -> None:
+        if self._header is None:
+            self._header = line
+        else:
+            self._complete_lines(line, 0, len(line))
+
+    def _complete_lines(self, data: bytes | bytearray, begin: int, end: int) -> None:
+        self._rows_read += data.count(b"\n", begin, end)
+        first_line = bytes(data[begin : min(begin + 256, end)])
+        last_start = max(begin, data.rfind(b"\n", begin, end - 1) + 1)
+        last_line = bytes(data[last_start : min(last_start + 256, end)])
+        first, last = _ticker(first_line), _ticker(last_line)
+        if first < self._previous_last or last < first:
+            raise OutOfOrder(f"{self.label}: rows are not sorted by ticker")
+        self._previous_last = last
+        self._lines.extend(_runs(data, begin, end, self.prefixes, first_line, last_line))
+
+
 def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
     """Header, the lines starting with any of ``prefixes``, and the number of data rows."""
-    prefixes = sorted(set(prefixes))
-    result: ScannedLines | None = None
-    previous_last = b""
-    # Decompressed into one reused buffer: no new chunk object, no copy but the carried
-    # partial line, which is moved to the front before the next read.
-    buffer = bytearray(CHUNK_BYTES)
-    carried = 0
+    scanner = LineScanner(prefixes, label)
     try:
         with igzip.open(path, "rb") as stream:
-            while True:
-                if len(buffer) - carried < CHUNK_BYTES // 2:  # a line longer than a chunk
-                    buffer.extend(bytes(CHUNK_BYTES))
-                with memoryview(buffer) as view:
-                    read = stream.readinto(view[carried:])
-                size = carried + read
-                if not read and size and buffer[size - 1] != ord("\n"):
-                    buffer[size:size] = b"\n"  # a last line without its newline
-                    size += 1
-                end = buffer.rfind(b"\n", 0, size) + 1  # complete lines end here
-                begin = 0
-                if result is None and end:
-                    begin = buffer.find(b"\n", 0, end) + 1
-                    result = ScannedLines(header=bytes(buffer[:begin]))
-                if result is not None and end > begin:
-                    result.rows_read += buffer.count(b"\n", begin, end)
-                    first_line = bytes(buffer[begin : min(begin + 256, end)])
-                    last_start = buffer.rfind(b"\n", begin, end - 1) + 1
-                    last_line = bytes(buffer[last_start : min(last_start + 256, end)])
-                    first, last = _ticker(first_line), _ticker(last_line)
-                    if first < previous_last or last < first:
-                        raise OutOfOrder(f"{label}: rows are not sorted by ticker")
-                    previous_last = last
-                    result.lines.extend(_runs(buffer, begin, end, prefixes, first_line, last_line))
-                carried = size - end
-                buffer[:carried] = buffer[end:size]
-                if not read:
-                    break
+            for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+                scanner.feed(chunk)
     except _GZIP_ERRORS as error:
         raise Unreadable(f"{label}: not a readable gzip file ({error})") from error
-    return result or ScannedLines(header=b"")
+    return scanner.finish()
+
+
+class StreamingScan:
+    """A ``LineScanner`` fed with a gzip file's compressed bytes as a download receives them.
+
+    It never fails the download: a stream it cannot read (corrupt, truncated, out of
+    order) only leaves it without a result, and the parse step then reads the landed
+    file itself and reports what is wrong with it, as for a file landed earlier.
+    """
+
+    def __init__(self, prefixes: list[bytes], label: str) -> None:
+        self._scanner = LineScanner(prefixes, label)
+        self._inflate = isal_zlib.decompressobj(_GZIP_WBITS)
+        self.failed: BaseException | None = None
+
+    def feed(self, compressed: bytes) -> None:
+        if self.failed is not None:
+            return
+        try:
+            self._scanner.feed(self._inflate.decompress(compressed))
+            while self._inflate.eof and self._inflate.unused_data:  # the next gzip member
+                rest = self._inflate.unused_data
+                self._inflate = isal_zlib.decompressobj(_GZIP_WBITS)
+                self._scanner.feed(self._inflate.decompress(rest))
+        except (*_GZIP_ERRORS, DayDataError) as error:
+            self.failed = error
+
+    def result(self) -> ScannedLines | None:
+        """What the whole stream held, or None if it was not one readable, sorted file."""
+        if self.failed is not None or not self._inflate.eof:
+            return None
+        try:
+            return self._scanner.finish()
+        except DayDataError as error:
+            self.failed = error
+            return None

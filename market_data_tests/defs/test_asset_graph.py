@@ -73,8 +73,15 @@ def test_a_day_lands_exactly_the_files_bars_and_a_rerun_changes_nothing(env, db,
     )
 
     snapshot = db.execute("SELECT * FROM historical_bars ORDER BY 1, 2, 3").fetchall()
-    assert run(env, day="2025-11-25").success
+    rerun = run(env, day="2025-11-25")
+    assert rerun.success
     assert db.execute("SELECT * FROM historical_bars ORDER BY 1, 2, 3").fetchall() == snapshot
+    # Downloaded: decompressed and scanned as it arrived, not read again. Unchanged on the
+    # re-run: not downloaded, so the parse read the landed file, to the same rows.
+    for name in ("indices", "options", "stocks"):
+        for ran, scanned in ((result, 1), (rerun, 0)):
+            metadata = ran.asset_materializations_for_node(f"{name}_bars")[0].metadata
+            assert metadata["days_scanned_in_download"].value == scanned, name
 
     mats = result.asset_materializations_for_node("historical_bars")
     assert mats[0].metadata["rows_loaded"].value == len(expected)

@@ -1,0 +1,131 @@
+"""A day file scanned while it downloads: the same lines as a scan of the landed file, and
+the parse takes them instead of reading the file again, only while they match it."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date
+
+import pytest
+
+from market_data.datasets import DATASETS
+from market_data.local.generate import generate_day_file
+from market_data.pipeline import build_bars, land_day_file
+from market_data.transform.bar_store import BarStore
+from market_data.transform.parse import DayFileError, parse_day_file
+from market_data.transform.scan import StreamingScan, scan_lines
+from market_data.transform.scanned_lines import load_scanned_lines, scanned_lines_path
+
+DAY = date(2025, 11, 25)
+WATCH = {
+    "indices": frozenset({"SPX", "NDX", "VIX"}),
+    "stocks": frozenset({"SPY", "NA", "BRK.B", "A"}),
+    "options": frozenset({"SPX", "SPY", "AMC"}),
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("streaming")
+    return {
+        name: root / f"{name}.csv.gz"
+        for name in DATASETS
+        if generate_day_file(DATASETS[name], DAY, root / f"{name}.csv.gz")
+    }
+
+
+def prefixes(name: str) -> list[bytes]:
+    return DATASETS[name].tickers.line_prefixes(WATCH[name])
+
+
+def line_set(lines: list) -> set[bytes]:
+    """The lines kept; overlapping prefixes (``O:SPX``, ``O:SPXW``) may keep one twice, as
+    many times as chunk bounds fall, and the parse drops such repeats."""
+    return set(b"".join(lines).splitlines())
+
+
+def streamed(data: bytes, name: str, chunk: int) -> StreamingScan:
+    scan = StreamingScan(prefixes(name), name)
+    for at in range(0, len(data), chunk):
+        scan.feed(data[at : at + chunk])
+    return scan
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+@pytest.mark.parametrize("chunk", [61, 997, 64 * 1024, 8 * 1024 * 1024])
+def test_the_streaming_scan_keeps_what_the_file_scan_keeps(files, name, chunk):
+    from_file = scan_lines(files[name], prefixes(name), name)
+    result = streamed(files[name].read_bytes(), name, chunk).result()
+    assert result is not None and from_file.rows_read > 0 and from_file.lines
+    assert result.header == from_file.header
+    assert result.rows_read == from_file.rows_read
+    assert line_set(result.lines) == line_set(from_file.lines)
+
+
+def test_a_file_of_several_gzip_members_is_read_whole(files):
+    lines = gzip.decompress(files["stocks"].read_bytes()).splitlines(keepends=True)
+    half = len(lines) // 2
+    data = gzip.compress(b"".join(lines[:half])) + gzip.compress(b"".join(lines[half:]))
+    result = streamed(data, "stocks", 997).result()
+    assert result is not None
+    assert result.rows_read == len(lines) - 1
+    expected = scan_lines(files["stocks"], prefixes("stocks"), "stocks")
+    assert line_set(result.lines) == line_set(expected.lines)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: data[:1000] + bytes(len(data) - 2000) + data[-1000:],  # corrupt
+        lambda data: data + b"not gzip",  # trailing garbage
+    ],
+    ids=["truncated", "corrupt", "trailing garbage"],
+)
+def test_a_stream_it_cannot_read_leaves_no_result(files, damage):
+    assert streamed(damage(files["stocks"].read_bytes()), "stocks", 64 * 1024).result() is None
+
+
+def test_an_unsorted_stream_leaves_no_result():
+    start = 1764081000000000000
+    body = "ticker,volume,open,close,high,low,window_start,transactions\n" + "".join(
+        f"{t},1,1,1,1,1,{start},1\n" for t in ("SPY", "SPY", "AAPL")
+    )
+    assert streamed(gzip.compress(body.encode()), "stocks", 10).result() is None
+
+
+def test_a_downloaded_day_is_parsed_from_its_scanned_lines(s3_client, bucket, files, tmp_path):
+    stocks = DATASETS["stocks"]
+    key = stocks.key(DAY)
+    s3_client.put_object(Bucket=bucket, Key=key, Body=files["stocks"].read_bytes())
+    landing, store = tmp_path / "landing", BarStore(root=tmp_path / "bars")
+    expected = parse_day_file(files["stocks"], stocks, stocks.window(DAY), WATCH["stocks"])
+
+    landed, _ = land_day_file(stocks, DAY, s3_client, bucket, landing, scan_for=prefixes("stocks"))
+    assert landed.downloaded and scanned_lines_path(landed.path).exists()
+    # Were the landed file read again, this would fail: only the saved lines are left.
+    landed.path.write_bytes(b"no longer gzip")
+    built = build_bars(stocks, DAY, landing, WATCH["stocks"], store)
+    assert built.parsed.bars.equals(expected.bars)
+    assert built.parsed.rows_read == expected.rows_read
+    assert not scanned_lines_path(landed.path).exists()  # used once
+    with pytest.raises(DayFileError, match="not a readable gzip file"):
+        build_bars(stocks, DAY, landing, WATCH["stocks"], store)
+
+
+def test_saved_lines_stand_for_the_file_only_while_they_match(s3_client, bucket, files, tmp_path):
+    stocks = DATASETS["stocks"]
+    key = stocks.key(DAY)
+    s3_client.put_object(Bucket=bucket, Key=key, Body=files["stocks"].read_bytes())
+    landing = tmp_path / "landing"
+    landed, _ = land_day_file(stocks, DAY, s3_client, bucket, landing, scan_for=prefixes("stocks"))
+    assert load_scanned_lines(landed.path, prefixes("stocks")) is not None
+    assert load_scanned_lines(landed.path, prefixes("stocks")[:2]) is not None  # fewer: kept
+    wider = stocks.tickers.line_prefixes(WATCH["stocks"] | {"QQQ"})
+    assert load_scanned_lines(landed.path, wider) is None  # a symbol it did not look for
+
+    # Republished, downloaded again without a scan: the old lines no longer stand for it.
+    s3_client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(b"ticker\n"))
+    again, _ = land_day_file(stocks, DAY, s3_client, bucket, landing)
+    assert again.downloaded
+    assert load_scanned_lines(again.path, prefixes("stocks")) is None
