@@ -23,7 +23,7 @@ from market_data.sources.flat_files import LandedFile, fetch_day_file, landing_p
 from market_data.sources.rest import RestAggregates, fetch_rest_day
 from market_data.transform.bar_store import BarStore
 from market_data.transform.parse import ParsedDay, empty_bars, parse_day_file
-from market_data.transform.scan import StreamingScan
+from market_data.transform.scan import DownloadScan
 from market_data.transform.scanned_lines import discard_scanned_lines, save_scanned_lines
 from market_data.warehouse.load import DatasetBars, LoadResult, load_day
 
@@ -94,10 +94,10 @@ def land_day_file(
     parse's ``line_prefixes``), which are saved beside the file for ``build_bars``: the
     file is decompressed while its bytes come in and not read again."""
     key = dataset.key(day)
-    scans: list[StreamingScan] = []
+    scans: list[DownloadScan] = []
 
-    def new_scan() -> StreamingScan:
-        scans.append(StreamingScan(list(scan_for), key))
+    def new_scan() -> DownloadScan:
+        scans.append(DownloadScan(list(scan_for), key))
         return scans[-1]
 
     landed = fetch_day_file(client, bucket, key, landing_root, new_scan if scan_for else None)
@@ -106,7 +106,7 @@ def land_day_file(
         landing_path(landing_root, landed.key).unlink(missing_ok=True)
         discard_scanned_lines(landing_path(landing_root, landed.key))
     elif landed.downloaded and landed.path is not None:
-        scanned = scans[-1].result() if scans else None
+        scanned = scans[-1].scanned if scans else None
         if scanned is None:  # not scanned, or unreadable: the parse reads the file itself
             discard_scanned_lines(landed.path)
         else:

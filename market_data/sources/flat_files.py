@@ -5,14 +5,16 @@ for the object's current ETag and size and downloads again only when they change
 so a republished file is picked up and an unchanged one costs one HEAD request.
 A half-written download never carries the final name: it is written to ``.part``,
 checked against the size (and MD5 where the ETag is one) and then renamed.
-A caller may tap the bytes as they arrive (``new_tap``): the parse's scan decompresses
-them then, so a downloaded file is not read back.
+A caller may read the bytes as they arrive (``new_reader``): the parse's scan decompresses
+them then, so a downloaded file is not read back. A reader that decoded the whole gzip
+stream has checked every member's CRC-32 and length, which stands in for the MD5.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO
 
 import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -55,10 +57,9 @@ def _landing_full(path: Path, key: str, error: OSError) -> LandingAreaFull:
     )
 
 
-class ByteTap(Protocol):
-    """Sees every chunk of one download attempt, in order; it must not raise."""
-
-    def feed(self, chunk: bytes) -> None: ...
+# Reads a download as it arrives, to its end or until it gives up; True when it decoded the
+# whole stream as gzip, every member's CRC-32 and length matching.
+ReadAlong = Callable[[BinaryIO], bool]
 
 
 @dataclass(frozen=True)
@@ -160,22 +161,73 @@ class _Interrupted(FlatFileError):
     """A transfer broke off (reset, short read, corrupt bytes): worth another attempt."""
 
 
-def _download_once(
-    client: Any, bucket: str, remote: RemoteObject, part: Path, tap: ByteTap | None
-) -> None:
+class _TransferBroken(Exception):
+    """A transfer or disk error carried out through a reader, which must not mistake it
+    for bad gzip data (both can be OSErrors)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Tee(io.RawIOBase):
+    """The response body as a stream: every byte read is also written to the part file."""
+
+    def __init__(self, body: Any, out: BinaryIO, md5: Any | None) -> None:
+        self._body, self._out, self._md5 = body, out, md5
+        self.written = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._body.read(len(buffer))
+            self._out.write(data)
+        except BaseException as error:
+            raise _TransferBroken(error) from error
+        n = len(data)
+        buffer[:n] = data
+        if self._md5 is not None:
+            self._md5.update(data)
+        self.written += n
+        return n
+
+    def drain(self) -> int:
+        """Read what a reader left; the number of bytes that were left."""
+        left, buffer = 0, bytearray(CHUNK_BYTES)
+        while n := self.readinto(buffer):
+            left += n
+        return left
+
+
+def _file_md5(path: Path) -> str:
     md5 = hashlib.md5(usedforsecurity=False)
-    written = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+def _download_once(
+    client: Any, bucket: str, remote: RemoteObject, part: Path, read_along: ReadAlong | None
+) -> None:
     where = f"s3://{bucket}/{remote.key}"
+    checks_md5 = bool(_PLAIN_MD5_ETAG.match(remote.etag))
+    # Hashed as it comes unless a reader decodes it: its gzip checks then stand in.
+    md5 = hashlib.md5(usedforsecurity=False) if checks_md5 and not read_along else None
+    tee: _Tee | None = None
+    verified = False
     try:
         response = client.get_object(Bucket=bucket, Key=remote.key, IfMatch=remote.etag)
-        body = response["Body"]
         with part.open("wb") as out:
-            for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
-                out.write(chunk)
-                md5.update(chunk)
-                written += len(chunk)
-                if tap is not None:
-                    tap.feed(chunk)
+            tee = _Tee(response["Body"], out, md5)
+            try:
+                if read_along is not None:
+                    verified = read_along(io.BufferedReader(tee, CHUNK_BYTES))
+                verified = tee.drain() == 0 and verified  # nothing the reader did not see
+            except _TransferBroken as broken:
+                raise broken.error from None
     except ClientError as error:
         status, code = _describe(error)
         if status == "412":
@@ -184,19 +236,24 @@ def _download_once(
             raise FlatFileAccessDenied(f"{where}: access denied (403) on download") from error
         raise FlatFileError(f"{where}: download failed: {status} {code}".strip()) from error
     except OSError as error:
+        written = tee.written if tee else 0
         if error.errno in _DISK_FULL:
             raise _landing_full(part, remote.key, error) from error  # no retry frees a disk
         raise _Interrupted(
             f"{where}: download broke off after {written:,} bytes: {error}"
         ) from error
     except (BotoCoreError, urllib3.exceptions.HTTPError) as error:
+        written = tee.written if tee else 0
         raise _Interrupted(
             f"{where}: download broke off after {written:,} bytes: {error}"
         ) from error
-    if written != remote.size:
+    if tee is None or tee.written != remote.size:
+        written = tee.written if tee else 0
         raise _Interrupted(f"{where}: got {written:,} bytes, expected {remote.size:,}")
-    if _PLAIN_MD5_ETAG.match(remote.etag) and md5.hexdigest() != remote.etag:
-        raise _Interrupted(f"{where}: MD5 does not match the ETag")
+    if checks_md5 and not verified:
+        digest = md5.hexdigest() if md5 is not None else _file_md5(part)
+        if digest != remote.etag:
+            raise _Interrupted(f"{where}: MD5 does not match the ETag")
 
 
 def _download(
@@ -205,15 +262,16 @@ def _download(
     remote: RemoteObject,
     path: Path,
     attempts: int = DOWNLOAD_ATTEMPTS,
-    new_tap: Callable[[], ByteTap] | None = None,
+    new_reader: Callable[[], ReadAlong] | None = None,
 ) -> None:
     """Download to ``.part``, verify, rename; a broken transfer is tried again from the start
-    (with a new tap), and whatever happens no half file keeps the final name or stays behind."""
+    (with a new reader), and whatever happens no half file keeps the final name or stays
+    behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     for attempt in range(1, attempts + 1):
         try:
-            _download_once(client, bucket, remote, part, new_tap() if new_tap else None)
+            _download_once(client, bucket, remote, part, new_reader() if new_reader else None)
         except _Interrupted as error:
             part.unlink(missing_ok=True)
             if attempt == attempts:
@@ -232,10 +290,11 @@ def fetch_day_file(
     bucket: str,
     key: str,
     landing_root: Path,
-    new_tap: Callable[[], ByteTap] | None = None,
+    new_reader: Callable[[], ReadAlong] | None = None,
 ) -> LandedFile:
-    """Make the landing area hold the bucket's current version of ``key``; a download's
-    bytes also go to a tap from ``new_tap``, one per attempt (the last one saw the file)."""
+    """Make the landing area hold the bucket's current version of ``key``; a download is
+    also read as it arrives by a reader from ``new_reader``, one per attempt (the last one
+    read the landed file)."""
     started = time.perf_counter()
     path = landing_path(landing_root, key)
     remote = head_object(client, bucket, key)
@@ -243,7 +302,7 @@ def fetch_day_file(
         return LandedFile(key=key, path=None, seconds=time.perf_counter() - started)
     downloaded = False
     if not _is_current(path, remote):
-        _download(client, bucket, remote, path, new_tap=new_tap)
+        _download(client, bucket, remote, path, new_reader=new_reader)
         _write_manifest(path, remote)
         downloaded = True
     return LandedFile(

@@ -7,8 +7,8 @@ Only those lines reach the CSV parser, so the cost of a 10,000-ticker file is li
 than its decompression (ISA-L's igzip).
 
 The bytes come either from a landed file (``scan_lines``) or from a download as it
-arrives (``StreamingScan``, fed by ``sources/flat_files.py``), so a file downloaded in a
-run is decompressed once, while its bytes come in, and never read back.
+arrives (``DownloadScan``, a reader for ``sources/flat_files.py``), so a file downloaded
+in a run is decompressed once, while its bytes come in, and never read back.
 
 Within a chunk every line from a ticker's first to its last occurrence is taken (and
 filtered exactly later), so disorder there loses nothing; skipping whole chunks relies
@@ -21,8 +21,9 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from isal import igzip, isal_zlib
+from isal import igzip, igzip_lib
 
 from market_data.errors import DayDataError
 
@@ -31,10 +32,9 @@ _GZIP_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     zlib.error,
-    isal_zlib.error,
+    igzip_lib.IsalError,
     igzip.BadGzipFile,
 )
-_GZIP_WBITS = 31  # a gzip member (header and trailer checked), not a raw deflate stream
 
 CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -136,49 +136,41 @@ class LineScanner:
         self._lines.extend(_runs(data, begin, end, self.prefixes, first_line, last_line))
 
 
-def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
-    """Header, the lines starting with any of ``prefixes``, and the number of data rows."""
+def scan_stream(stream: BinaryIO, prefixes: list[bytes], label: str) -> ScannedLines:
+    """Header, the lines starting with any of ``prefixes``, and the number of data rows of
+    a gzip stream (every member's CRC-32 and length checked)."""
     scanner = LineScanner(prefixes, label)
     try:
-        with igzip.open(path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+        with igzip.IGzipFile(fileobj=stream, mode="rb") as gz:
+            for chunk in iter(lambda: gz.read(CHUNK_BYTES), b""):
                 scanner.feed(chunk)
     except _GZIP_ERRORS as error:
         raise Unreadable(f"{label}: not a readable gzip file ({error})") from error
     return scanner.finish()
 
 
-class StreamingScan:
-    """A ``LineScanner`` fed with a gzip file's compressed bytes as a download receives them.
+def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
+    """``scan_stream`` of a landed file."""
+    with path.open("rb") as stream:
+        return scan_stream(stream, prefixes, label)
+
+
+class DownloadScan:
+    """Scans a download as its bytes arrive (a reader for ``flat_files.fetch_day_file``).
 
     It never fails the download: a stream it cannot read (corrupt, truncated, out of
-    order) only leaves it without a result, and the parse step then reads the landed
+    order) only leaves it without ``scanned``, and the parse step then reads the landed
     file itself and reports what is wrong with it, as for a file landed earlier.
     """
 
     def __init__(self, prefixes: list[bytes], label: str) -> None:
-        self._scanner = LineScanner(prefixes, label)
-        self._inflate = isal_zlib.decompressobj(_GZIP_WBITS)
-        self.failed: BaseException | None = None
+        self.prefixes, self.label = prefixes, label
+        self.scanned: ScannedLines | None = None
 
-    def feed(self, compressed: bytes) -> None:
-        if self.failed is not None:
-            return
+    def __call__(self, stream: BinaryIO) -> bool:
+        """True when the whole stream was read as gzip, its checksums matching."""
         try:
-            self._scanner.feed(self._inflate.decompress(compressed))
-            while self._inflate.eof and self._inflate.unused_data:  # the next gzip member
-                rest = self._inflate.unused_data
-                self._inflate = isal_zlib.decompressobj(_GZIP_WBITS)
-                self._scanner.feed(self._inflate.decompress(rest))
-        except (*_GZIP_ERRORS, DayDataError) as error:
-            self.failed = error
-
-    def result(self) -> ScannedLines | None:
-        """What the whole stream held, or None if it was not one readable, sorted file."""
-        if self.failed is not None or not self._inflate.eof:
-            return None
-        try:
-            return self._scanner.finish()
-        except DayDataError as error:
-            self.failed = error
-            return None
+            self.scanned = scan_stream(stream, self.prefixes, self.label)
+        except DayDataError:
+            return False
+        return True

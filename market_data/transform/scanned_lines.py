@@ -2,7 +2,7 @@
 
 A range run downloads its days in one step and parses them in the next. The download
 step already decompresses each file as it arrives and keeps the watchlist's lines
-(``scan.StreamingScan``); they are saved next to the file as ``<file>.lines`` so the
+(``scan.DownloadScan``); they are saved next to the file as ``<file>.lines`` so the
 parse step reads those few lines instead of decompressing the file a second time.
 
 They stand for the file only while they match it: the same ETag as its manifest (a

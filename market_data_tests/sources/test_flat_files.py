@@ -58,3 +58,19 @@ def test_missing_object_is_reported_not_raised(s3_client, bucket, tmp_path):
 def test_keys_cannot_escape_the_landing_area(tmp_path):
     with pytest.raises(FlatFileError, match="outside the landing area"):
         landing_path(tmp_path, "../../etc/passwd")
+
+
+@pytest.mark.parametrize("body", [gzip.compress(b"ticker,volume\nSPY,1\n" * 50_000), b"not gzip"])
+def test_a_reader_sees_the_download_as_it_lands_whatever_it_makes_of_it(
+    s3_client, bucket, tmp_path, body
+):
+    put(s3_client, bucket, body)
+    seen: list[bytes] = []
+
+    def reader(stream) -> bool:
+        seen.append(stream.read(1000))  # it may stop early: the rest still lands
+        return False
+
+    landed = fetch_day_file(s3_client, bucket, KEY, tmp_path, new_reader=lambda: reader)
+    assert landed.downloaded and landed.path.read_bytes() == body
+    assert seen == [body[:1000]]

@@ -4,6 +4,7 @@ the parse takes them instead of reading the file again, only while they match it
 from __future__ import annotations
 
 import gzip
+import io
 from datetime import date
 
 import pytest
@@ -13,7 +14,7 @@ from market_data.local.generate import generate_day_file
 from market_data.pipeline import build_bars, land_day_file
 from market_data.transform.bar_store import BarStore
 from market_data.transform.parse import DayFileError, parse_day_file
-from market_data.transform.scan import StreamingScan, scan_lines
+from market_data.transform.scan import DownloadScan, scan_lines
 from market_data.transform.scanned_lines import load_scanned_lines, scanned_lines_path
 
 DAY = date(2025, 11, 25)
@@ -44,10 +45,26 @@ def line_set(lines: list) -> set[bytes]:
     return set(b"".join(lines).splitlines())
 
 
-def streamed(data: bytes, name: str, chunk: int) -> StreamingScan:
-    scan = StreamingScan(prefixes(name), name)
-    for at in range(0, len(data), chunk):
-        scan.feed(data[at : at + chunk])
+class Arriving(io.RawIOBase):
+    """Bytes as a download hands them over: at most ``chunk`` at a time."""
+
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self.data, self.chunk, self.at = data, chunk, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        piece = self.data[self.at : self.at + min(self.chunk, len(buffer))]
+        buffer[: len(piece)] = piece
+        self.at += len(piece)
+        return len(piece)
+
+
+def streamed(data: bytes, name: str, chunk: int) -> DownloadScan:
+    scan = DownloadScan(prefixes(name), name)
+    verified = scan(Arriving(data, chunk))
+    assert verified == (scan.scanned is not None)
     return scan
 
 
@@ -55,7 +72,7 @@ def streamed(data: bytes, name: str, chunk: int) -> StreamingScan:
 @pytest.mark.parametrize("chunk", [61, 997, 64 * 1024, 8 * 1024 * 1024])
 def test_the_streaming_scan_keeps_what_the_file_scan_keeps(files, name, chunk):
     from_file = scan_lines(files[name], prefixes(name), name)
-    result = streamed(files[name].read_bytes(), name, chunk).result()
+    result = streamed(files[name].read_bytes(), name, chunk).scanned
     assert result is not None and from_file.rows_read > 0 and from_file.lines
     assert result.header == from_file.header
     assert result.rows_read == from_file.rows_read
@@ -66,7 +83,7 @@ def test_a_file_of_several_gzip_members_is_read_whole(files):
     lines = gzip.decompress(files["stocks"].read_bytes()).splitlines(keepends=True)
     half = len(lines) // 2
     data = gzip.compress(b"".join(lines[:half])) + gzip.compress(b"".join(lines[half:]))
-    result = streamed(data, "stocks", 997).result()
+    result = streamed(data, "stocks", 997).scanned
     assert result is not None
     assert result.rows_read == len(lines) - 1
     expected = scan_lines(files["stocks"], prefixes("stocks"), "stocks")
@@ -83,7 +100,7 @@ def test_a_file_of_several_gzip_members_is_read_whole(files):
     ids=["truncated", "corrupt", "trailing garbage"],
 )
 def test_a_stream_it_cannot_read_leaves_no_result(files, damage):
-    assert streamed(damage(files["stocks"].read_bytes()), "stocks", 64 * 1024).result() is None
+    assert streamed(damage(files["stocks"].read_bytes()), "stocks", 64 * 1024).scanned is None
 
 
 def test_an_unsorted_stream_leaves_no_result():
@@ -91,7 +108,7 @@ def test_an_unsorted_stream_leaves_no_result():
     body = "ticker,volume,open,close,high,low,window_start,transactions\n" + "".join(
         f"{t},1,1,1,1,1,{start},1\n" for t in ("SPY", "SPY", "AAPL")
     )
-    assert streamed(gzip.compress(body.encode()), "stocks", 10).result() is None
+    assert streamed(gzip.compress(body.encode()), "stocks", 10).scanned is None
 
 
 def test_a_downloaded_day_is_parsed_from_its_scanned_lines(s3_client, bucket, files, tmp_path):
