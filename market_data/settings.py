@@ -184,6 +184,14 @@ def day_workers() -> int:
     return workers or min(4, len(os.sched_getaffinity(0)))  # the cores this process may use
 
 
+def download_workers() -> int:
+    """How many days' files are downloaded at once: ``MARKET_DATA_DAY_WORKERS`` if set, else
+    one more than the cores, since each download also waits on the network between the
+    bytes it decompresses as they arrive."""
+    workers = positive_int("MARKET_DATA_DAY_WORKERS")
+    return workers or day_workers() + 1
+
+
 def partitions_per_run() -> int | None:
     """``MARKET_DATA_PARTITIONS_PER_RUN``: cut backfills into runs of N days (None: one run)."""
     return positive_int("MARKET_DATA_PARTITIONS_PER_RUN")

@@ -115,7 +115,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
                 if r[0].missing
                 else f"{r[0].size:,} bytes, {'downloaded' if r[0].downloaded else 'unchanged'}"
             ),
-            workers=settings.day_workers(),
+            workers=settings.download_workers(),
         )
         landed = outcomes.done
         files = [f for _, (f, _) in landed]

@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from market_data.errors import SourceError
 
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024  # a reader decompresses one while the next arrives
 DOWNLOAD_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 2.0
 _PLAIN_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
