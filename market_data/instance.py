@@ -179,6 +179,10 @@ class ProjectEventLogStorage(PostgresEventLogStorage):
             return sorted(row[0] for row in conn.execute(query))
 
 
+EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"  # read by DagsterInstance per event
+EVENT_BATCH_SIZE = 100
+
+
 class ProjectPostgresStorage(DagsterPostgresStorage):
     """dagster-postgres storage whose URL is resolved as ``dagster_storage_url`` says, with
     an event log that can wipe partitions (``ProjectEventLogStorage``)."""
@@ -191,6 +195,10 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
     ) -> None:
         super().__init__(postgres_url, should_autocreate_tables, inst_data)
         self._event_log_storage = ProjectEventLogStorage(postgres_url, should_autocreate_tables)
+        # A range step materializes every day of its range (90 for a backfill); Dagster's
+        # opt-in batch writes store them in one insert instead of one round of statements
+        # each. Every process that opens the instance (run workers, daemon, CLI) loads this.
+        os.environ.setdefault(EVENT_BATCH_SIZE_VARIABLE, str(EVENT_BATCH_SIZE))
 
     @classmethod
     def config_type(cls) -> dict:
