@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import gzip
-from datetime import date
 
 import pytest
 
 from market_data.datasets import DATASETS
-from market_data.local.generate import generate_day_file
 from market_data.transform import parse, scan
 from market_data.transform.parse import parse_day_file
+from market_data_tests.transform.conftest import DAY
 
-DAY = date(2025, 11, 25)
 WATCH = {
     "indices": {"SPX", "NDX", "VIX"},
     "stocks": {"SPY", "NA", "BRK.B", "A"},
     "options": {"SPX", "SPY", "AMC"},
 }
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scan")
-    return {
-        name: root / f"{name}.csv.gz"
-        for name in DATASETS
-        if generate_day_file(DATASETS[name], DAY, root / f"{name}.csv.gz")
-    }
 
 
 def both_ways(path, name, monkeypatch, chunk: int):
@@ -48,8 +36,8 @@ def _out_of_order(*args, **kwargs):
 @pytest.mark.parametrize(
     "chunk", [61, 997, 64 * 1024, 32 * 1024 * 1024]
 )  # 61: lines longer than a chunk
-def test_the_scan_keeps_what_the_full_parse_keeps(files, name, chunk, monkeypatch):
-    fast, slow = both_ways(files[name], name, monkeypatch, chunk)
+def test_the_scan_keeps_what_the_full_parse_keeps(day_files, name, chunk, monkeypatch):
+    fast, slow = both_ways(day_files[name], name, monkeypatch, chunk)
     assert fast.rows_kept > 0
     assert fast.bars.equals(slow.bars)
     assert fast.rows_read == slow.rows_read

@@ -5,34 +5,22 @@ from __future__ import annotations
 
 import gzip
 import io
-from datetime import date
 
 import pytest
 
 from market_data.datasets import DATASETS
-from market_data.local.generate import generate_day_file
 from market_data.pipeline import build_bars, land_day_file
 from market_data.transform.bar_store import BarStore
 from market_data.transform.parse import DayFileError, parse_day_file
 from market_data.transform.scan import DownloadScan, scan_lines
 from market_data.transform.scanned_lines import load_scanned_lines, scanned_lines_path
+from market_data_tests.transform.conftest import DAY
 
-DAY = date(2025, 11, 25)
 WATCH = {
     "indices": frozenset({"SPX", "NDX", "VIX"}),
     "stocks": frozenset({"SPY", "NA", "BRK.B", "A"}),
     "options": frozenset({"SPX", "SPY", "AMC"}),
 }
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("streaming")
-    return {
-        name: root / f"{name}.csv.gz"
-        for name in DATASETS
-        if generate_day_file(DATASETS[name], DAY, root / f"{name}.csv.gz")
-    }
 
 
 def prefixes(name: str) -> list[bytes]:
@@ -70,23 +58,23 @@ def streamed(data: bytes, name: str, chunk: int) -> DownloadScan:
 
 @pytest.mark.parametrize("name", list(DATASETS))
 @pytest.mark.parametrize("chunk", [61, 997, 64 * 1024, 8 * 1024 * 1024])
-def test_the_streaming_scan_keeps_what_the_file_scan_keeps(files, name, chunk):
-    from_file = scan_lines(files[name], prefixes(name), name)
-    result = streamed(files[name].read_bytes(), name, chunk).scanned
+def test_the_streaming_scan_keeps_what_the_file_scan_keeps(day_files, name, chunk):
+    from_file = scan_lines(day_files[name], prefixes(name), name)
+    result = streamed(day_files[name].read_bytes(), name, chunk).scanned
     assert result is not None and from_file.rows_read > 0 and from_file.lines
     assert result.header == from_file.header
     assert result.rows_read == from_file.rows_read
     assert line_set(result.lines) == line_set(from_file.lines)
 
 
-def test_a_file_of_several_gzip_members_is_read_whole(files):
-    lines = gzip.decompress(files["stocks"].read_bytes()).splitlines(keepends=True)
+def test_a_file_of_several_gzip_members_is_read_whole(day_files):
+    lines = gzip.decompress(day_files["stocks"].read_bytes()).splitlines(keepends=True)
     half = len(lines) // 2
     data = gzip.compress(b"".join(lines[:half])) + gzip.compress(b"".join(lines[half:]))
     result = streamed(data, "stocks", 997).scanned
     assert result is not None
     assert result.rows_read == len(lines) - 1
-    expected = scan_lines(files["stocks"], prefixes("stocks"), "stocks")
+    expected = scan_lines(day_files["stocks"], prefixes("stocks"), "stocks")
     assert line_set(result.lines) == line_set(expected.lines)
 
 
@@ -99,8 +87,8 @@ def test_a_file_of_several_gzip_members_is_read_whole(files):
     ],
     ids=["truncated", "corrupt", "trailing garbage"],
 )
-def test_a_stream_it_cannot_read_leaves_no_result(files, damage):
-    assert streamed(damage(files["stocks"].read_bytes()), "stocks", 64 * 1024).scanned is None
+def test_a_stream_it_cannot_read_leaves_no_result(day_files, damage):
+    assert streamed(damage(day_files["stocks"].read_bytes()), "stocks", 64 * 1024).scanned is None
 
 
 def test_an_unsorted_stream_leaves_no_result():
@@ -111,12 +99,12 @@ def test_an_unsorted_stream_leaves_no_result():
     assert streamed(gzip.compress(body.encode()), "stocks", 10).scanned is None
 
 
-def test_a_downloaded_day_is_parsed_from_its_scanned_lines(s3_client, bucket, files, tmp_path):
+def test_a_downloaded_day_is_parsed_from_its_scanned_lines(s3_client, bucket, day_files, tmp_path):
     stocks = DATASETS["stocks"]
     key = stocks.key(DAY)
-    s3_client.put_object(Bucket=bucket, Key=key, Body=files["stocks"].read_bytes())
+    s3_client.put_object(Bucket=bucket, Key=key, Body=day_files["stocks"].read_bytes())
     landing, store = tmp_path / "landing", BarStore(root=tmp_path / "bars")
-    expected = parse_day_file(files["stocks"], stocks, stocks.window(DAY), WATCH["stocks"])
+    expected = parse_day_file(day_files["stocks"], stocks, stocks.window(DAY), WATCH["stocks"])
 
     landed, _ = land_day_file(stocks, DAY, s3_client, bucket, landing, scan_for=prefixes("stocks"))
     assert landed.downloaded and scanned_lines_path(landed.path).exists()
@@ -130,10 +118,12 @@ def test_a_downloaded_day_is_parsed_from_its_scanned_lines(s3_client, bucket, fi
         build_bars(stocks, DAY, landing, WATCH["stocks"], store)
 
 
-def test_saved_lines_stand_for_the_file_only_while_they_match(s3_client, bucket, files, tmp_path):
+def test_saved_lines_stand_for_the_file_only_while_they_match(
+    s3_client, bucket, day_files, tmp_path
+):
     stocks = DATASETS["stocks"]
     key = stocks.key(DAY)
-    s3_client.put_object(Bucket=bucket, Key=key, Body=files["stocks"].read_bytes())
+    s3_client.put_object(Bucket=bucket, Key=key, Body=day_files["stocks"].read_bytes())
     landing = tmp_path / "landing"
     landed, _ = land_day_file(stocks, DAY, s3_client, bucket, landing, scan_for=prefixes("stocks"))
     assert load_scanned_lines(landed.path, prefixes("stocks")) is not None
