@@ -21,7 +21,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 from isal import igzip, igzip_lib
@@ -33,7 +33,7 @@ _GZIP_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     zlib.error,
-    igzip_lib.IsalError,
+    cast("type[Exception]", igzip_lib.IsalError),  # a class, though its stub says otherwise
     igzip.BadGzipFile,
 )
 
