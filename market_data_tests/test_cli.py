@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -71,7 +72,8 @@ def test_download_parse_backfill_verify_cleanup(cli_env):
     )
     assert done.returncode == 0, done.stderr
     # In a pipe, progress is plain lines: one per day, a summary per step, no escape codes.
-    assert "[3/3] indices day file 2025-11-26" in done.stdout
+    for day in ("2025-11-24", "2025-11-25", "2025-11-26"):  # in the order they finish
+        assert re.search(rf"\[[123]/3\] indices day file {day}: ", done.stdout), day
     assert "indices day file: 3/3 days, " in done.stdout and "MB/s" in done.stdout
     assert "\x1b[" not in done.stdout + done.stderr and "━" not in done.stdout
     landed = sorted(p.name for p in (home / "landing").rglob("*.csv.gz"))

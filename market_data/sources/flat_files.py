@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from market_data.errors import SourceError
+from market_data.errors import MarketDataError, SourceError
 
 CHUNK_BYTES = 1024 * 1024  # a reader decompresses one while the next arrives
 DOWNLOAD_ATTEMPTS = 3
@@ -161,9 +161,9 @@ class _Interrupted(FlatFileError):
     """A transfer broke off (reset, short read, corrupt bytes): worth another attempt."""
 
 
-class _TransferBroken(Exception):
+class _TransferBroken(MarketDataError):
     """A transfer or disk error carried out through a reader, which must not mistake it
-    for bad gzip data (both can be OSErrors)."""
+    for bad gzip data (both can be OSErrors); unwrapped again by ``_download_once``."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
