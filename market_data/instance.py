@@ -112,13 +112,8 @@ class ProjectEventLogStorage(PostgresEventLogStorage):
     partitions as never materialized.
     """
 
-    def __init__(
-        self,
-        postgres_url: str,
-        should_autocreate_tables: bool = True,
-        inst_data: ConfigurableClassData | None = None,
-    ) -> None:
-        super().__init__(postgres_url, should_autocreate_tables, inst_data)
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True) -> None:
+        super().__init__(postgres_url, should_autocreate_tables)
         # dagster-postgres opens a connection for each statement (about 6 ms here), and a
         # range run writes an event per day per step: a 90-day backfill's ~900 events spent
         # ~10 s connecting. One connection is kept, more opened while threads log at once,

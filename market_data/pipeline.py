@@ -103,8 +103,9 @@ def land_day_file(
     landed = fetch_day_file(client, bucket, key, landing_root, new_scan if scan_for else None)
     if landed.missing:
         # A stale copy of a file that was withdrawn must not be parsed again.
-        landing_path(landing_root, landed.key).unlink(missing_ok=True)
-        discard_scanned_lines(landing_path(landing_root, landed.key))
+        stale = landing_path(landing_root, landed.key)
+        stale.unlink(missing_ok=True)
+        discard_scanned_lines(stale)
     elif landed.downloaded and landed.path is not None:
         scanned = scans[-1].scanned if scans else None
         if scanned is None:  # not scanned, or unreadable: the parse reads the file itself

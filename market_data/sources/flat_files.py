@@ -235,21 +235,15 @@ def _download_once(
         if status == "403":
             raise FlatFileAccessDenied(f"{where}: access denied (403) on download") from error
         raise FlatFileError(f"{where}: download failed: {status} {code}".strip()) from error
-    except OSError as error:
-        written = tee.written if tee else 0
-        if error.errno in _DISK_FULL:
+    except (OSError, BotoCoreError, urllib3.exceptions.HTTPError) as error:
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
             raise _landing_full(part, remote.key, error) from error  # no retry frees a disk
-        raise _Interrupted(
-            f"{where}: download broke off after {written:,} bytes: {error}"
-        ) from error
-    except (BotoCoreError, urllib3.exceptions.HTTPError) as error:
         written = tee.written if tee else 0
         raise _Interrupted(
             f"{where}: download broke off after {written:,} bytes: {error}"
         ) from error
-    if tee is None or tee.written != remote.size:
-        written = tee.written if tee else 0
-        raise _Interrupted(f"{where}: got {written:,} bytes, expected {remote.size:,}")
+    if tee.written != remote.size:
+        raise _Interrupted(f"{where}: got {tee.written:,} bytes, expected {remote.size:,}")
     if checks_md5 and not verified:
         digest = md5.hexdigest() if md5 is not None else _file_md5(part)
         if digest != remote.etag:

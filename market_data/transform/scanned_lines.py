@@ -52,13 +52,12 @@ def save_scanned_lines(path: Path, etag: str, prefixes: list[bytes], scanned: Sc
 def load_scanned_lines(path: Path, prefixes: list[bytes]) -> ScannedLines | None:
     """The saved lines of the landed file ``path`` if they hold every line of ``prefixes``
     of its current version, else None."""
-    target = scanned_lines_path(path)
+    try:
+        data = scanned_lines_path(path).read_bytes()
+    except FileNotFoundError:
+        return None  # the common case for a file landed earlier: its manifest is not read
     landed = read_manifest(path)
     if landed is None:
-        return None
-    try:
-        data = target.read_bytes()
-    except FileNotFoundError:
         return None
     first_line, _, body = data.partition(b"\n")
     try:
