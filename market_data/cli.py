@@ -418,15 +418,15 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
     return 1 if any(reason for _, reason in results) else 0
 
 
-def cmd_bars(args: argparse.Namespace) -> int:
-    """Bars to CSV or Parquet (only reads: not a Dagster run); a bad request is one line, exit 2."""
+def _read_command(command: str, args: argparse.Namespace, read: Any) -> int:
+    """A read (not a Dagster run) written as CSV or Parquet: ``read(database_url)`` gives
+    the table; a bad request is one line and exit 2."""
     from market_data.corporate_actions.adjust import AdjustmentWarning
-    from market_data.read import bars_arrow
     from market_data.read.export import FORMATS, write_bars
 
     if args.format not in FORMATS:
         print(
-            f"market-data bars: --format must be csv or parquet, not {args.format!r}",
+            f"market-data {command}: --format must be csv or parquet, not {args.format!r}",
             file=sys.stderr,
         )
         return 2
@@ -439,20 +439,12 @@ def cmd_bars(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AdjustmentWarning)
-            table = bars_arrow(
-                args.symbols,
-                args.start,
-                args.end,
-                timeframe=args.timeframe,
-                session=args.session,
-                adjust=args.adjust,
-                database_url=url,
-            )
+            table = read(url)
     except ValueError as error:
-        print(f"market-data bars: {error}", file=sys.stderr)
+        print(f"market-data {command}: {error}", file=sys.stderr)
         return 2
     for warning in caught:  # a corporate action that could not be applied: one line each
-        print(f"market-data bars: warning: {warning.message}", file=sys.stderr)
+        print(f"market-data {command}: warning: {warning.message}", file=sys.stderr)
     if args.output:
         with open(args.output, "wb") as sink:
             write_bars(table, sink, args.format)
@@ -460,6 +452,67 @@ def cmd_bars(args: argparse.Namespace) -> int:
         write_bars(table, sys.stdout.buffer, args.format)
         sys.stdout.buffer.flush()
     return 0
+
+
+def cmd_bars(args: argparse.Namespace) -> int:
+    """Bars to CSV or Parquet."""
+    from market_data.read import bars_arrow
+
+    return _read_command(
+        "bars",
+        args,
+        lambda url: bars_arrow(
+            args.symbols,
+            args.start,
+            args.end,
+            timeframe=args.timeframe,
+            session=args.session,
+            adjust=args.adjust,
+            database_url=url,
+        ),
+    )
+
+
+def cmd_greeks(args: argparse.Namespace) -> int:
+    """Option bars with implied volatility and greeks, to CSV or Parquet."""
+    from market_data.read import option_greeks_arrow
+
+    return _read_command(
+        "greeks",
+        args,
+        lambda url: option_greeks_arrow(
+            args.underlying,
+            args.start,
+            args.end,
+            expiration=args.expiration,
+            right=args.right,
+            strike=args.strike,
+            timeframe=args.timeframe,
+            session=args.session,
+            rate=args.rate,
+            database_url=url,
+        ),
+    )
+
+
+def cmd_chain(args: argparse.Namespace) -> int:
+    """Every contract's last bar ended by ``--at``, with implied volatility and greeks."""
+    from market_data.read import option_chain_arrow
+
+    return _read_command(
+        "chain",
+        args,
+        lambda url: option_chain_arrow(
+            args.underlying,
+            args.at,
+            expiration=args.expiration,
+            right=args.right,
+            strike=args.strike,
+            session=args.session,
+            rate=args.rate,
+            database_url=url,
+        ),
+    )
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -558,6 +611,38 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--format", default="csv", help="csv (default) or parquet")
     read.add_argument("--output", help="file to write (default: standard output)")
     read.set_defaults(func=cmd_bars)
+
+    def add_option_filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--underlying", required=True, help="e.g. SPY or SPX (SPXW included)")
+        p.add_argument("--expiration", help="only this expiration, YYYY-MM-DD")
+        p.add_argument("--right", help="call or put (the forward still uses both)")
+        p.add_argument("--strike", help="only this strike")
+        p.add_argument("--session", default="all", help="regular, extended or all")
+        p.add_argument(
+            "--rate", type=float, help="risk-free rate, e.g. 0.04 (MARKET_DATA_RISK_FREE_RATE)"
+        )
+        p.add_argument("--format", default="csv", help="csv (default) or parquet")
+        p.add_argument("--output", help="file to write (default: standard output)")
+
+    greeks = commands.add_parser(
+        "greeks", help="option bars with implied volatility and greeks, CSV or Parquet"
+    )
+    greeks.add_argument("--start", required=True, help="first day, YYYY-MM-DD (New York)")
+    greeks.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
+    greeks.add_argument("--timeframe", default="1min", help="1min, 5min, 15min, 30min, 1h or 1d")
+    add_option_filters(greeks)
+    greeks.set_defaults(func=cmd_greeks)
+
+    chain = commands.add_parser(
+        "chain", help="every contract's last bar ended by --at, with implied volatility and greeks"
+    )
+    chain.add_argument(
+        "--at",
+        required=True,
+        help="an instant, e.g. 2025-01-02T15:30:00-05:00 (New York if no offset)",
+    )
+    add_option_filters(chain)
+    chain.set_defaults(func=cmd_chain)
 
     alerts = commands.add_parser("alerts", help="alert channels (README, Alerts)")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")

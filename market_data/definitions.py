@@ -24,6 +24,7 @@ from market_data.defs.jobs import (
     historical_bars_utc_job,
     retention_job,
 )
+from market_data.defs.option_surface import option_iv_coverage, option_parity, option_surface
 from market_data.defs.pair_checks import pair_bar_sanity, pair_missing_bars
 from market_data.defs.resources import resources_from_env
 from market_data.defs.schedules import daily_after_close, daily_utc, weekly_bulk, weekly_retention
@@ -34,11 +35,19 @@ defs = Definitions(
         *DATASET_ASSETS,
         historical_bars,
         daily_bars,
+        option_surface,
         *UTC_DATASET_ASSETS,
         historical_bars_utc,
         *CORPORATE_ACTIONS,
     ],
-    asset_checks=[missing_bars, bar_sanity_check, pair_missing_bars, pair_bar_sanity],
+    asset_checks=[
+        missing_bars,
+        bar_sanity_check,
+        option_parity,
+        option_iv_coverage,
+        pair_missing_bars,
+        pair_bar_sanity,
+    ],
     jobs=[
         historical_bars_job,
         historical_bars_utc_job,

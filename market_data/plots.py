@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from market_data.calendar import MS_PER_MINUTE, NEW_YORK, Session
+
+if TYPE_CHECKING:
+    from market_data.options.surface import ExpirySurface
 
 DPI = 100
 TITLE_SIZE = 11
@@ -384,3 +388,92 @@ def png_markdown(png: bytes, alt: str, caption: str = "") -> str:
 def calendar_days(first: date, last: date) -> list[date]:
     """Every day from ``first`` to ``last``: the heatmap's columns, weekends included."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+SURFACE_PANEL = 260  # pixels per underlying
+SMILE_EXPIRATIONS = 4  # the nearest expirations drawn in the smile panel
+TERM_COLOURS = {"ATM": "#1f4e79", "25-delta put": "#b2182b", "25-delta call": "#1a9850"}
+
+
+def option_surface_png(day: date, surfaces: Mapping[str, Sequence[ExpirySurface]]) -> bytes:
+    """Per underlying: the IV term structure (ATM, 25-delta put and call by days to
+    expiry) and the smile (out-of-the-money IV by log-moneyness) of the nearest
+    expirations, at the session's close of ``day``."""
+    underlyings = list(surfaces) or ["(no underlying with options)"]
+    width, height = CHART_WIDTH, CHART_TOP + CHART_BOTTOM + SURFACE_PANEL * len(underlyings)
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    figure.subplots_adjust(
+        left=70 / width,
+        right=1 - 20 / width,
+        top=1 - CHART_TOP / height,
+        bottom=CHART_BOTTOM / height,
+        hspace=0.45,
+        wspace=0.25,
+    )
+    axes = figure.subplots(len(underlyings), 2, squeeze=False)
+    for (term, smile), underlying in zip(axes, underlyings, strict=True):
+        expiries = list(surfaces.get(underlying, ()))
+        days = np.array([s.t_years * 365 for s in expiries])
+        for label, values in (
+            ("ATM", [s.atm_iv for s in expiries]),
+            ("25-delta put", [s.put25_iv for s in expiries]),
+            ("25-delta call", [s.call25_iv for s in expiries]),
+        ):
+            iv = np.array([np.nan if v is None else 100 * v for v in values], dtype=float)
+            if np.isfinite(iv).any():
+                term.plot(
+                    days,
+                    iv,
+                    marker="o",
+                    markersize=3,
+                    linewidth=1,
+                    label=label,
+                    color=TERM_COLOURS[label],
+                )
+        term.set_title(f"{underlying}: term structure", fontsize=9, loc="left")
+        term.set_xlabel("days to settlement", fontsize=LABEL_SIZE)
+        term.set_ylabel("IV %", fontsize=LABEL_SIZE)
+        for expiry in expiries[:SMILE_EXPIRATIONS]:
+            order = np.argsort(expiry.smile.log_moneyness)
+            smile.plot(
+                expiry.smile.log_moneyness[order],
+                100 * expiry.smile.iv[order],
+                marker=".",
+                markersize=3,
+                linewidth=0.9,
+                label=f"{expiry.root} {expiry.expiration:%Y-%m-%d}",
+            )
+        smile.set_title(f"{underlying}: smile, nearest expirations", fontsize=9, loc="left")
+        smile.set_xlabel("ln(K / F)", fontsize=LABEL_SIZE)
+        for ax in (term, smile):
+            ax.tick_params(labelsize=7)
+            ax.grid(color="#e6e6e6", linewidth=0.6)
+            if ax.lines:
+                ax.legend(fontsize=7, frameon=False)
+            else:
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no implied volatility",
+                    ha="center",
+                    va="center",
+                    color="#b2182b",
+                    transform=ax.transAxes,
+                )
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+    figure.text(
+        70 / width,
+        1 - 22 / height,
+        f"Implied volatility at the close of {day:%a %Y-%m-%d}",
+        fontsize=TITLE_SIZE,
+        weight="bold",
+    )
+    figure.text(
+        70 / width,
+        1 - 40 / height,
+        "out-of-the-money options; forward from put-call parity; 25-delta = forward delta",
+        fontsize=LABEL_SIZE,
+        color="#555555",
+    )
+    return _png(figure)

@@ -24,6 +24,7 @@ DEFAULT_S3_BUCKET = "flatfiles"
 DEFAULT_S3_REGION = "us-east-1"
 DEFAULT_API_BASE_URL = "https://api.massive.com"
 DEFAULT_START_DATE = "2020-01-01"
+DEFAULT_RISK_FREE_RATE = 0.04
 
 
 def load_env_file() -> None:
@@ -256,3 +257,20 @@ def read_database_url() -> str | None:
     """``MARKET_DATA_READ_URL`` (a backtest's read-only login), else ``DATABASE_URL``; None
     for the embedded cluster."""
     return get("MARKET_DATA_READ_URL") or database_url()
+
+
+def risk_free_rate() -> float:
+    """``MARKET_DATA_RISK_FREE_RATE``: the continuously compounded rate that discounts option
+    prices (a decimal: ``0.04`` = 4 %), DESIGN §11."""
+    raw = get("MARKET_DATA_RISK_FREE_RATE")
+    if raw is None:
+        return DEFAULT_RISK_FREE_RATE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not -0.5 < value < 1:
+        raise ConfigurationError(
+            f"MARKET_DATA_RISK_FREE_RATE must be a decimal rate such as 0.04, not {raw!r}"
+        )
+    return value

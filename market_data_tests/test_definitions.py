@@ -16,7 +16,7 @@ def test_definitions_load_with_the_contracted_keys():
         f"{d}_{layer}" for d in ALL_DATASETS for layer in ("day_file", "bars")
     }
     corporate_actions = {"splits", "dividends", "ticker_changes"}  # DESIGN §8
-    assert keys == expected | corporate_actions
+    assert keys == expected | corporate_actions | {"option_surface"}
     for name in ("splits", "dividends"):
         assert graph.get(AssetKey(name)).parent_keys == {AssetKey("ticker_changes")}
         assert graph.get(AssetKey(name)).partitions_def is None
@@ -24,7 +24,8 @@ def test_definitions_load_with_the_contracted_keys():
     assert upstream == {AssetKey(f"{d}_bars") for d in DATASETS}
     for name in DATASETS:
         assert graph.get(AssetKey(f"{name}_bars")).parent_keys == {AssetKey(f"{name}_day_file")}
-    assert graph.get(AssetKey("daily_bars")).parent_keys == {AssetKey("historical_bars")}
+    for name in ("daily_bars", "option_surface"):
+        assert graph.get(AssetKey(name)).parent_keys == {AssetKey("historical_bars")}
     utc = graph.get(AssetKey("historical_bars_utc"))
     assert utc.parent_keys == {AssetKey(f"{d}_bars") for d in UTC_DATASETS}
     assert utc.partitions_def.timezone == "UTC"

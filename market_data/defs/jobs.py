@@ -24,11 +24,16 @@ from market_data.warehouse.retention import (
 
 historical_bars_job = define_asset_job(
     name="historical_bars_job",
-    # daily_bars rides along, so every run and schedule that loads a day rebuilds its daily bars.
+    # daily_bars and option_surface ride along: every run and schedule that loads a day
+    # rebuilds its daily bars and its option surface.
     selection=(
-        AssetSelection.assets("historical_bars").upstream() | AssetSelection.assets("daily_bars")
+        AssetSelection.assets("historical_bars").upstream()
+        | AssetSelection.assets("daily_bars", "option_surface")
     ),
-    description="Download, parse and load every dataset for the selected days, then daily bars.",
+    description=(
+        "Download, parse and load every dataset for the selected days, then daily bars and "
+        "the option surface."
+    ),
 )
 
 historical_bars_utc_job = define_asset_job(

@@ -1,4 +1,5 @@
-"""Reading bars: ``bars``, ``bars_arrow``, ``option_bars`` (README "Reading bars").
+"""Reading bars: ``bars``, ``bars_arrow``, ``option_bars`` (README "Reading bars"), and
+option analytics: ``option_greeks``, ``option_chain`` (README "Option analytics").
 
 from market_data.read import bars
 df = bars(["SPY", "SPX"], "2025-01-02", "2025-03-31", timeframe="5min", session="regular")
@@ -14,6 +15,12 @@ from market_data.read.api import (
     option_bars,
     option_bars_arrow,
 )
+from market_data.read.greeks import (
+    option_chain,
+    option_chain_arrow,
+    option_greeks,
+    option_greeks_arrow,
+)
 from market_data.read.occ import OptionContract, parse_occ
 from market_data.read.sessions import SESSIONS
 
@@ -28,5 +35,9 @@ __all__ = [
     "bars_arrow",
     "option_bars",
     "option_bars_arrow",
+    "option_chain",
+    "option_chain_arrow",
+    "option_greeks",
+    "option_greeks_arrow",
     "parse_occ",
 ]

@@ -10,7 +10,7 @@ moves, and ``1d`` over years of many symbols reads the small ``daily_bars`` tabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -144,7 +144,7 @@ def _day(value: DayLike, name: str) -> date:
         raise BadReadRequest(f"{name} must be a date or 'YYYY-MM-DD', not {value!r}") from None
 
 
-def _symbol(raw: str) -> str:
+def clean_symbol(raw: str) -> str:
     text = raw.strip().upper()
     if is_option_ticker(text):
         return text
@@ -156,7 +156,7 @@ def _symbol(raw: str) -> str:
 
 def _symbols(symbols: str | Iterable[str]) -> tuple[str, ...]:
     raw = symbols.split(",") if isinstance(symbols, str) else list(symbols)
-    cleaned = sorted({_symbol(s) for s in raw if str(s).strip()})
+    cleaned = sorted({clean_symbol(s) for s in raw if str(s).strip()})
     if not cleaned:
         raise BadReadRequest("no symbols given")
     return tuple(cleaned)
@@ -471,24 +471,98 @@ def bars(
     )
 
 
-def _option_filter(
+@dataclass(frozen=True)
+class OptionFilter:
+    """Which contracts a read keeps: by expiration, right and strike (None: any)."""
+
+    expiration: date | None = None
+    right: str | None = None
+    strike: float | None = None
+
+    def __call__(self, contract: OptionContract) -> bool:
+        return (
+            (self.expiration is None or contract.expiration == self.expiration)
+            and (self.right is None or contract.right == self.right)
+            and (self.strike is None or abs(contract.strike - self.strike) < 1e-9)
+        )
+
+    def __str__(self) -> str:
+        return f"expiration={self.expiration}, right={self.right}, strike={self.strike}"
+
+
+def option_filter(
     expiration: DayLike | None, right: str | None, strike: float | None
-) -> Callable[[OptionContract], bool]:
-    wanted_expiration = _day(expiration, "expiration") if expiration is not None else None
+) -> OptionFilter:
+    """The filters of ``option_bars`` checked (a bad one is a ValueError before any query)."""
     wanted_right = None
     if right is not None:
         wanted_right = {"c": "call", "call": "call", "p": "put", "put": "put"}.get(right.lower())
         if wanted_right is None:
             raise BadReadRequest(f"right must be 'call' or 'put', not {right!r}")
+    if strike is not None:
+        try:
+            strike = float(strike)
+        except (TypeError, ValueError):
+            raise BadReadRequest(f"strike must be a number, not {strike!r}") from None
+    return OptionFilter(
+        _day(expiration, "expiration") if expiration is not None else None, wanted_right, strike
+    )
 
-    def keep(contract: OptionContract) -> bool:
-        return (
-            (wanted_expiration is None or contract.expiration == wanted_expiration)
-            and (wanted_right is None or contract.right == wanted_right)
-            and (strike is None or abs(contract.strike - float(strike)) < 1e-9)
+
+def read_option_bars(
+    conn: psycopg.Connection,
+    underlying: str,
+    start: DayLike,
+    end: DayLike,
+    keep: OptionFilter,
+    timeframe: str,
+    session: str,
+) -> tuple[pa.Table, list[OptionContract], np.ndarray]:
+    """The bars of ``underlying``'s contracts that ``keep`` accepts, as stored; with the
+    contracts (in the order of the table's symbols) and each row's position among them."""
+    symbol = clean_symbol(underlying)
+    probe = read_request(symbol, start, end, timeframe, session)
+    roots = sorted(option_roots_of(symbol))
+    tickers = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT symbol FROM historical_bars WHERE dataset = 'options'"
+            ' AND underlying = ANY(%s) AND "timestamp" >= %s AND "timestamp" < %s',
+            (roots, probe.start_ms, probe.end_ms),
         )
+    ]
+    if (
+        not tickers
+        and not conn.execute(
+            "SELECT 1 FROM historical_bars WHERE dataset = 'options' AND underlying = ANY(%s)"
+            " LIMIT 1",
+            (roots,),
+        ).fetchone()
+    ):
+        raise BadReadRequest(f"no option bars are stored for {symbol}")
+    contracts = {c.ticker: c for c in map(parse_occ, tickers) if keep(c)}
+    if not contracts:
+        raise BadReadRequest(
+            f"no {symbol} contract with bars in {probe.start} … {probe.end} matches {keep}"
+        )
+    request = read_request(list(contracts), start, end, timeframe, session)
+    table = read_bars(conn, request)
+    at = pc.index_in(table["symbol"], value_set=pa.array(request.symbols))
+    return table, [contracts[t] for t in request.symbols], at.to_numpy(zero_copy_only=False)
 
-    return keep
+
+def with_contract_columns(
+    table: pa.Table, contracts: Sequence[OptionContract], contract_at: np.ndarray
+) -> pa.Table:
+    """``expiration``, ``right`` and ``strike`` of each row's contract appended."""
+    values = {
+        "expiration": [c.expiration for c in contracts],
+        "right": [c.right for c in contracts],
+        "strike": [c.strike for c in contracts],
+    }
+    for name, kind in OPTION_COLUMNS:
+        table = table.append_column(name, pc.take(pa.array(values[name], kind), contract_at))
+    return table
 
 
 def option_bars_arrow(
@@ -506,49 +580,15 @@ def option_bars_arrow(
 ) -> pa.Table:
     """Bars of the option contracts on ``underlying`` (stored, and matching the filters),
     with ``expiration``, ``right`` (call/put) and ``strike`` parsed from the OCC ticker."""
-    symbol = _symbol(underlying)
-    keep = _option_filter(expiration, right, strike)
-    probe = read_request(symbol, start, end, timeframe, session)
+    keep = option_filter(expiration, right, strike)
     adjust_step = adjustment(adjust)
-    roots = sorted(option_roots_of(symbol))
     with connect(database_url_for_reads(database_url), "market-data read") as conn:
-        tickers = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT symbol FROM historical_bars WHERE dataset = 'options'"
-                ' AND underlying = ANY(%s) AND "timestamp" >= %s AND "timestamp" < %s',
-                (roots, probe.start_ms, probe.end_ms),
-            )
-        ]
-        if (
-            not tickers
-            and not conn.execute(
-                "SELECT 1 FROM historical_bars WHERE dataset = 'options' AND underlying = ANY(%s)"
-                " LIMIT 1",
-                (roots,),
-            ).fetchone()
-        ):
-            raise BadReadRequest(f"no option bars are stored for {symbol}")
-        contracts = {c.ticker: c for c in map(parse_occ, tickers) if keep(c)}
-        if not contracts:
-            raise BadReadRequest(
-                f"no {symbol} contract with bars in {probe.start} … {probe.end} matches "
-                f"expiration={expiration}, right={right}, strike={strike}"
-            )
-        request = read_request(list(contracts), start, end, timeframe, session)
-        table = read_bars(conn, request)
+        table, contracts, at = read_option_bars(
+            conn, underlying, start, end, keep, timeframe, session
+        )
         if adjust_step:
             table = adjust_step(conn, table)
-    ordered = [contracts[t] for t in request.symbols]
-    at = pc.index_in(table["symbol"], value_set=pa.array(request.symbols))
-    values = {
-        "expiration": [c.expiration for c in ordered],
-        "right": [c.right for c in ordered],
-        "strike": [c.strike for c in ordered],
-    }
-    for name, kind in OPTION_COLUMNS:
-        table = table.append_column(name, pc.take(pa.array(values[name], kind), at))
-    return table
+    return with_contract_columns(table, contracts, at)
 
 
 def option_bars(

@@ -21,6 +21,7 @@ from psycopg import sql
 from market_data.calendar import NEW_YORK
 from market_data.datasets import ALL_DATASETS, UTC_DATASETS
 from market_data.warehouse.daily_bars import prune_daily_bars
+from market_data.warehouse.option_surface import prune_option_surface
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -87,10 +88,9 @@ def prune_bars(conn: psycopg.Connection, cutoff_ms: int) -> PruneResult:
         ).rowcount
         result.rows_deleted += max(deleted, 0)
         result.daily_rows_deleted = prune_daily_bars(conn, cutoff_ms)
-        conn.execute(
-            "DELETE FROM rest_stand_ins WHERE day < %s",
-            (datetime.fromtimestamp(cutoff_ms / 1000, NEW_YORK).date(),),
-        )
+        cutoff_day = datetime.fromtimestamp(cutoff_ms / 1000, NEW_YORK).date()
+        conn.execute("DELETE FROM rest_stand_ins WHERE day < %s", (cutoff_day,))
+        prune_option_surface(conn, cutoff_day)
     return result
 
 

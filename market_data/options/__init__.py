@@ -1,0 +1,1 @@
+"""Option analytics: Black-76 implied volatility and greeks, forwards, settlement times."""
