@@ -20,15 +20,16 @@ install: $(STAMP)
 demo: install
 	$(BIN)/market-data demo
 
-# ruff (lint and format), mypy, the quick benchmark (so it never rots), then every test suite.
+# ruff (lint and format), mypy, the quick benchmarks (so they never rot), then every test suite.
 test: install
 	$(BIN)/ruff check market_data market_data_tests bench
 	$(BIN)/ruff format --check market_data market_data_tests bench
 	$(BIN)/mypy
 	$(BIN)/python -W ignore bench/run.py --quick
+	$(BIN)/python -W ignore bench/options.py --quick --repeat 1
 	$(BIN)/python -m pytest -m "not slow"
 
-# Every benchmark script (bench/all.py: run, run_cost, read, large_watchlist), then one line
+# Every benchmark script (bench/all.py: run, run_cost, read, options, large_watchlist), then one line
 # per target, held or missed; exits 1 if any target was missed.
 bench: install
 	$(BIN)/python -W ignore bench/all.py

@@ -33,10 +33,14 @@ class ParityPairs:
 
 def bucket_ids(group: np.ndarray, bucket: np.ndarray) -> tuple[np.ndarray, int]:
     """A dense id per distinct (group, bucket) of each row, and how many there are."""
-    keys = np.stack([np.asarray(group, np.int64), np.asarray(bucket, np.int64)], axis=1)
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    return inverse, int(inverse.max()) + 1 if inverse.size else 0
+    group, bucket = np.asarray(group, np.int64), np.asarray(bucket, np.int64)
+    if not group.size:
+        return np.zeros(0, np.int64), 0
+    offset = bucket - bucket.min()
+    # One integer per pair (bucket offsets of years of milliseconds times thousands of
+    # groups stay far below 2**63), so one sort of int64 numbers the pairs.
+    _, inverse = np.unique(group * (int(offset.max()) + 1) + offset, return_inverse=True)
+    return inverse.ravel(), int(inverse.max()) + 1
 
 
 def parity_pairs(
