@@ -109,7 +109,7 @@ def option_analytics(
     underlying: UnderlyingMinutes,
     rate: float,
 ) -> pa.Table:
-    """``bars`` (``option_bars`` columns) with the analytics columns appended.
+    """``bars`` (``option_bars``'s columns) with the analytics columns appended.
 
     ``contract_at`` gives each row's contract in ``contracts``; ``bar_end_ms`` each bar's
     end (its start plus its length; a ``1d`` bar ends at the session's close).

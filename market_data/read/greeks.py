@@ -9,8 +9,8 @@ match them (there is no ``adjust`` here).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,7 @@ def _greeks_table(
     timeframe: str,
     session_name: str,
     rate: float,
-    keep_rows: Any = None,
+    keep_rows: Callable[[pa.Table], np.ndarray] | None = None,
 ) -> pa.Table:
     """The analytics of every bar of the wanted expirations, then the wanted rows.
 
@@ -96,43 +96,15 @@ def _greeks_table(
         bars, contract_at = bars.filter(mask), contract_at[mask]
     start_ms = bars["timestamp"].cast(pa.int64()).to_numpy()
     table = option_analytics(
-        bars,
+        with_contract_columns(bars, contracts, contract_at),
         contracts,
         contract_at,
         _bar_ends(start_ms, timeframe),
         _underlying_minutes(conn, symbol, start, end),
         rate,
     )
-    table = with_contract_columns(table, contracts, contract_at)
-    table = table.select(_COLUMN_ORDER)
     kept = np.array([wanted(c) for c in contracts], bool)[contract_at]
     return table if kept.all() else table.filter(kept)
-
-
-_COLUMN_ORDER = [
-    "symbol",
-    "timestamp",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "transactions",
-    "expiration",
-    "right",
-    "strike",
-    "underlying_price",
-    "t_years",
-    "rate",
-    "forward",
-    "iv",
-    "delta",
-    "gamma",
-    "vega",
-    "theta",
-    "rho",
-    "iv_note",
-]
 
 
 def option_greeks_arrow(
