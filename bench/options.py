@@ -200,7 +200,11 @@ def main() -> int:
                 ("IV + greeks on arrays", f"{solve_s:.3f}", f"{n:,}", f"{n / solve_s:,.0f}"),
             ],
         )
-        print(f"\n{solved:.1%} of the bars have an implied volatility")
+        notes = table["iv_note"].replace("", "(solved)").value_counts()  # type: ignore[index]
+        print(
+            f"\n{solved:.1%} of the bars have an implied volatility; iv_note: "
+            + ", ".join(f"{k} {v:,}" for k, v in notes.items())
+        )
         ratio = greeks_s / bars_s
         targets = [
             Target(
