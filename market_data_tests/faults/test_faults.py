@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import date, timedelta
 
 import psycopg
@@ -368,8 +368,13 @@ def test_twenty_partitions_in_concurrent_runs_load_every_bar_once(
         "database_url": database_url,
         "bars": str(tmp_path / "bars"),
     }
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        outcomes = pool.map(_materialize_one, [(d.isoformat(), config) for d in days])
+    # An executor, not a Pool: a Pool's exit terminates its workers, and a worker that
+    # Dagster's run set a SIGTERM handler in may never die, which left the test hanging.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=4, mp_context=spawn) as pool:
+        outcomes = list(
+            pool.map(_materialize_one, [(d.isoformat(), config) for d in days], timeout=900)
+        )
     assert all(outcomes)
     total, distinct = db.execute(
         "SELECT count(*), count(DISTINCT (symbol, timeframe, timestamp)) FROM historical_bars"
