@@ -28,7 +28,7 @@ from isal import igzip
 
 from market_data import settings
 from market_data.datasets import DATASETS
-from market_data.local.generate import GeneratorSizes, generate_day_file, has_file
+from market_data_local.generate import GeneratorSizes, generate_day_file, has_file
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = settings.bench_cache()

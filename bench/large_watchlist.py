@@ -57,8 +57,6 @@ from bench.run import FULL, QUICK  # noqa: E402
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data.calendar import NEW_YORK  # noqa: E402
 from market_data.datasets import DATASETS  # noqa: E402
-from market_data.local.generate import GeneratorSizes, generate_day_file  # noqa: E402
-from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
 from market_data.read import bars  # noqa: E402
 from market_data.read.sessions import sessions_between  # noqa: E402
 from market_data.transform.parse import parse_day_file  # noqa: E402
@@ -72,6 +70,8 @@ from market_data.warehouse.load import (  # noqa: E402
     load_day,
 )
 from market_data.warehouse.schema import apply_schema  # noqa: E402
+from market_data_local.generate import GeneratorSizes, generate_day_file  # noqa: E402
+from market_data_local.postgres import EmbeddedPostgres  # noqa: E402
 
 STOCKS = DATASETS["stocks"]
 LAST_DAY = date(2025, 11, 25)

@@ -40,12 +40,12 @@ from scipy.special import ndtr  # noqa: E402
 
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data.calendar import NEW_YORK, day_window, session  # noqa: E402
-from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
 from market_data.options.black import greeks, implied_volatility  # noqa: E402
 from market_data.read import option_bars, option_greeks  # noqa: E402
 from market_data.warehouse.db import connect  # noqa: E402
 from market_data.warehouse.load import ensure_month_partitions  # noqa: E402
 from market_data.warehouse.schema import apply_schema  # noqa: E402
+from market_data_local.postgres import EmbeddedPostgres  # noqa: E402
 
 DAY = date(2025, 11, 19)
 UNDERLYING, SPOT, RATE, CARRY = "SPY", 590.0, 0.04, 0.013

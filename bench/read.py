@@ -37,7 +37,6 @@ import pyarrow.csv as pa_csv  # noqa: E402
 
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data.calendar import NEW_YORK, day_window  # noqa: E402
-from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
 from market_data.read import bars  # noqa: E402
 from market_data.read.api import ROW_LAYOUT, Timeframe  # noqa: E402
 from market_data.read.binary_copy import copy_binary, decode_rows  # noqa: E402
@@ -45,6 +44,7 @@ from market_data.read.sessions import SessionName, sessions_between  # noqa: E40
 from market_data.warehouse.db import connect  # noqa: E402
 from market_data.warehouse.load import ensure_month_partitions  # noqa: E402
 from market_data.warehouse.schema import apply_schema  # noqa: E402
+from market_data_local.postgres import EmbeddedPostgres  # noqa: E402
 
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
 SYMBOL = "BENCH"

@@ -37,9 +37,9 @@ import pyarrow.compute as pc  # noqa: E402
 from bench.backfill import ADDED_SYMBOL, run_backfill  # noqa: E402
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data.datasets import DATASETS  # noqa: E402
-from market_data.local.generate import GeneratorSizes, generate_day_file  # noqa: E402
-from market_data.local.postgres import EmbeddedPostgres  # noqa: E402
-from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server  # noqa: E402
+from market_data_local.generate import GeneratorSizes, generate_day_file  # noqa: E402
+from market_data_local.postgres import EmbeddedPostgres  # noqa: E402
+from market_data_local.s3 import LOCAL_CREDENTIALS, LocalS3Server  # noqa: E402
 
 DAY = date(2025, 11, 25)
 WATCH = {

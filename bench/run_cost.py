@@ -32,8 +32,8 @@ from bench.run import FULL, WATCH  # noqa: E402
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 from market_data import settings  # noqa: E402
 from market_data.datasets import DATASETS  # noqa: E402
-from market_data.local.embedded import start_embedded, stop_embedded  # noqa: E402
-from market_data.local.generate import generate_day_file  # noqa: E402
+from market_data_local.embedded import start_embedded, stop_embedded  # noqa: E402
+from market_data_local.generate import generate_day_file  # noqa: E402
 
 WEEKEND = date(2025, 11, 29)
 SESSION_DAY = date(2025, 11, 25)
@@ -96,7 +96,7 @@ def put_real_size_day(home: Path, endpoint: str) -> int:
     import boto3
     from botocore.config import Config
 
-    from market_data.local.s3 import LOCAL_CREDENTIALS
+    from market_data_local.s3 import LOCAL_CREDENTIALS
 
     cache = settings.bench_cache() / "run_cost"
     client = boto3.client(

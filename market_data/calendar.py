@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from market_data.errors import ConfigurationError
+
 NEW_YORK = ZoneInfo("America/New_York")
 MS_PER_MINUTE = 60_000
 NS_PER_MS = 1_000_000
@@ -50,7 +52,7 @@ def parse_day(key: str) -> date:
     try:
         return date.fromisoformat(key)
     except ValueError:
-        raise ValueError(f"invalid day {key!r}: expected YYYY-MM-DD") from None
+        raise ConfigurationError(f"invalid day {key!r}: expected YYYY-MM-DD") from None
 
 
 @functools.cache
@@ -84,7 +86,9 @@ def session(day: date) -> Session | None:
     ts = pd.Timestamp(day)
     if ts < calendar.first_session or ts > calendar.last_session or not calendar.is_session(ts):
         if ts > calendar.last_session and day.weekday() < 5:
-            raise ValueError(f"{day} is beyond the exchange calendar ({calendar.last_session:%F})")
+            raise ConfigurationError(
+                f"{day} is beyond the exchange calendar ({calendar.last_session:%F})"
+            )
         return None
     return Session(
         day,

@@ -316,7 +316,7 @@ def _verify_adjusted(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from market_data.local.demo_source import DEMO_END, DEMO_START
+    from market_data.embedded import demo_days
     from market_data.verify import print_row_counts
     from market_data.warehouse.watchlist import add_to_watchlist
 
@@ -326,7 +326,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("watchlist: SPX, NDX, SPY (with options), QQQ, NVDA, AAPL, META")
     # Corporate actions first: the load then knows META's days as FB.
     ok = run_job("corporate_actions_job")
-    ok = run_job("historical_bars_job", days=(DEMO_START, DEMO_END)) and ok
+    ok = run_job("historical_bars_job", days=demo_days()) and ok
     with _warehouse().connection() as conn:
         print_row_counts(conn)
     if ok:
@@ -381,7 +381,7 @@ def _own_command() -> str:
 
 def _print_what_is_left_running() -> None:
     """The demo's last lines: where to look next, and what still runs and how to stop it."""
-    from market_data.local.embedded import running_embedded
+    from market_data.embedded import running_embedded
 
     command = _own_command()
     print(f"\nOpen the UI:  {command} ui     (or: make ui)")
@@ -392,7 +392,7 @@ def _print_what_is_left_running() -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from market_data.local.embedded import stop_embedded
+    from market_data.embedded import stop_embedded
 
     stopped = stop_embedded()
     print("stopped: " + "; ".join(stopped) if stopped else "no embedded server was running")
@@ -432,10 +432,9 @@ def _read_command(command: str, args: argparse.Namespace, read: Any) -> int:
         return 2
     url = settings.read_database_url()
     if url is None:  # the embedded cluster alone: a read needs no S3 server
-        from market_data.local.embedded import DATA_DATABASE
-        from market_data.local.postgres import ensure_embedded_postgres
+        from market_data.embedded import ensure_embedded_database
 
-        url = ensure_embedded_postgres(settings.home(), DATA_DATABASE)
+        url = ensure_embedded_database()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AdjustmentWarning)
@@ -669,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.load_env_file()
     try:
         if args.command in USES_THE_SERVERS:
-            from market_data.local.embedded import start_embedded
+            from market_data.embedded import start_embedded
 
             start_embedded()  # whichever of them the settings leave to the embedded default
         return args.func(args)

@@ -352,4 +352,6 @@ def get_dataset(name: str) -> Dataset:
     try:
         return ALL_DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(ALL_DATASETS)}") from None
+        raise ConfigurationError(
+            f"unknown dataset {name!r}; known: {', '.join(ALL_DATASETS)}"
+        ) from None

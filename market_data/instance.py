@@ -18,12 +18,6 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as db
 from dagster import AssetKey, DagsterInstance
-from dagster._core.storage.event_log.schema import (
-    AssetCheckExecutionsTable,
-    AssetKeyTable,
-    SqlEventLogStorageTable,
-)
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.storage import DagsterPostgresStorage
 from dagster_postgres.utils import create_pg_engine
@@ -31,6 +25,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from market_data import settings
+from market_data.dagster_internals import (
+    AssetCheckExecutionsTable,
+    AssetKeyTable,
+    ConfigurableClassData,
+    SqlEventLogStorageTable,
+)
 from market_data.warehouse.db import connect, plain_url
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,9 @@ def dagster_storage_url() -> str:
         return psycopg2_url(explicit)
     data_url = settings.database_url()
     if data_url is None:
-        from market_data.local.embedded import embedded_cluster
+        from market_data.embedded import embedded_dagster_database
 
-        return psycopg2_url(embedded_cluster().ensure_database(DAGSTER_DATABASE))
+        return psycopg2_url(embedded_dagster_database(DAGSTER_DATABASE))
     own = _ensure_database(data_url, DAGSTER_DATABASE)
     if own is None:
         log.warning(

@@ -25,6 +25,8 @@ DEFAULT_S3_REGION = "us-east-1"
 DEFAULT_API_BASE_URL = "https://api.massive.com"
 DEFAULT_START_DATE = "2020-01-01"
 DEFAULT_RISK_FREE_RATE = 0.04
+DEFAULT_PAIR_MISSING_TOLERANCE = 0.05
+DEFAULT_STOCK_MISSING_TOLERANCE = 0.02
 
 
 def load_env_file() -> None:
@@ -117,11 +119,6 @@ def pg_bindir() -> str | None:
     return get("MARKET_DATA_PG_BINDIR")
 
 
-def bars_uri() -> str | None:
-    """``MARKET_DATA_BARS_URI``: an ``s3://bucket/prefix`` for the Parquet bars (default: home)."""
-    return get("MARKET_DATA_BARS_URI")
-
-
 def bench_cache() -> Path:
     """``MARKET_DATA_BENCH_CACHE``: the benchmark's generated real-size day files."""
     return Path(get("MARKET_DATA_BENCH_CACHE") or "~/.cache/market-data-bench").expanduser()
@@ -206,13 +203,13 @@ def watchlist_backfill_days() -> int:
 def pair_missing_tolerance() -> float:
     """``MARKET_DATA_PAIR_MISSING_TOLERANCE``: the share of its trading minutes a crypto or
     currency pair may lack (thin pairs skip minutes) before ``missing_bars`` warns."""
-    return share("MARKET_DATA_PAIR_MISSING_TOLERANCE", 0.05)
+    return share("MARKET_DATA_PAIR_MISSING_TOLERANCE", DEFAULT_PAIR_MISSING_TOLERANCE)
 
 
 def stock_missing_tolerance() -> float:
     """``MARKET_DATA_STOCK_MISSING_TOLERANCE``: the share of a session's minutes a stock may
     lack (minutes without trades) before ``missing_bars`` warns."""
-    return share("MARKET_DATA_STOCK_MISSING_TOLERANCE", 0.02)
+    return share("MARKET_DATA_STOCK_MISSING_TOLERANCE", DEFAULT_STOCK_MISSING_TOLERANCE)
 
 
 # -- alerts (market_data/alerts; README "Alerts") -------------------------------------------

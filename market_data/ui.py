@@ -27,7 +27,6 @@ from pathlib import Path
 from market_data import settings
 from market_data.errors import LocalServerError
 from market_data.instance import REPO_ROOT, prepare_dagster_home
-from market_data.local.detached import free_port
 
 READY_TIMEOUT_SECONDS = 120
 
@@ -103,6 +102,13 @@ def write_grpc_workspace(path: Path, code_port: int) -> Path:
         f"      port: {code_port}\n      location_name: {LOCATION}\n"
     )
     return path
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for the code server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def port_is_taken(host: str, port: int) -> bool:

@@ -26,9 +26,9 @@ from market_data.defs.resources import (
     RestApiResource,
     WarehouseResource,
 )
-from market_data.local.postgres import EmbeddedPostgres
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
+from market_data_local.postgres import EmbeddedPostgres
 
 
 def chain_resources(

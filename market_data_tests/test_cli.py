@@ -15,12 +15,12 @@ from matplotlib.image import imread
 
 from market_data.calendar import day_window, today_in_new_york
 from market_data.datasets import DATASETS
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.plots import HeatmapLayout
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 
 WEEK = (date(2025, 11, 24), date(2025, 11, 28))
 

@@ -15,9 +15,9 @@ from dagster import build_sensor_context
 
 from market_data.defs.resources import WarehouseResource
 from market_data.defs.sensors import watchlist_backfill
-from market_data.local.demo_source import demo_rest_server
-from market_data.local.postgres import EmbeddedPostgres
-from market_data.local.s3 import LocalS3Server
+from market_data_local.demo_source import demo_rest_server
+from market_data_local.postgres import EmbeddedPostgres
+from market_data_local.s3 import LocalS3Server
 
 
 def test_demo_runs_end_to_end_on_embedded_servers():

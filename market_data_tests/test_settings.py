@@ -18,7 +18,8 @@ READS_ENVIRONMENT = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^
 
 
 def code_files() -> list[Path]:
-    return sorted([*(REPO / "market_data").rglob("*.py"), *(REPO / "bench").rglob("*.py")])
+    folders = ("market_data", "market_data_local", "bench")
+    return sorted(path for folder in folders for path in (REPO / folder).rglob("*.py"))
 
 
 def variables_in_code() -> set[str]:

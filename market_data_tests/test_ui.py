@@ -25,13 +25,13 @@ from dagster_graphql import DagsterGraphQLClient
 
 from market_data.calendar import day_window
 from market_data.cli import DEMO_WATCHLIST
-from market_data.local.demo_source import DEMO_END, DEMO_START
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.ui import port_is_taken
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.demo_source import DEMO_END, DEMO_START
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import free_port
 from market_data_tests.day_files import withdraw_hour
 

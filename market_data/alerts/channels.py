@@ -23,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from market_data.alerts.message import Alert
-from market_data.errors import ChannelError
+from market_data.errors import ChannelError, ConfigurationError
 
 TIMEOUT_SECONDS = 10.0
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -133,11 +133,11 @@ class SmtpServer:
         """Raise ValueError naming what is wrong, never echoing the URL (it holds a password)."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("must look like smtp://user:password@host:port")
+            raise ConfigurationError("must look like smtp://user:password@host:port")
         try:
             port = parts.port
         except ValueError:
-            raise ValueError("has a port that is not a number") from None
+            raise ConfigurationError("has a port that is not a number") from None
         implicit = parts.scheme == "smtps"
         return cls(
             host=parts.hostname,

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
+from market_data.errors import ConfigurationError
+
 Kind = Literal["check_failed", "run_failed", "stale", "rest_not_superseded", "test"]
 Status = Literal["open", "resolved"]
 KINDS: tuple[str, ...] = ("check_failed", "run_failed", "stale", "rest_not_superseded", "test")
@@ -38,7 +40,7 @@ class Alert:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.status not in STATUSES:
-            raise ValueError(
+            raise ConfigurationError(
                 f"alert kind {self.kind!r} / status {self.status!r} not among the documented ones"
             )
         object.__setattr__(self, "partitions", tuple(self.partitions))

@@ -28,8 +28,6 @@ from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
 CHECKED_ASSET = AssetKey("historical_bars")
 
-# A stock or ETF may lack a bar in a minute without trades: this share may be missing.
-STOCK_TOLERANCE = settings.stock_missing_tolerance()
 # Below this share of the session a day is mostly missing: an error, not a warning.
 ERROR_SHARE = 0.5
 
@@ -85,7 +83,8 @@ def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> 
             AssetCheckSeverity.WARN,
             {"session": "none (weekend or holiday): no bars expected"},
         )
-    tolerance = {"indices": 0.0, "stocks": STOCK_TOLERANCE}
+    # A stock or ETF may lack a bar in a minute without trades: this share may be missing.
+    tolerance = {"indices": 0.0, "stocks": settings.stock_missing_tolerance()}
     problems, severity, checked = [], AssetCheckSeverity.WARN, 0
     for dataset, allowed in tolerance.items():
         symbols = sorted(underlyings.get(dataset, ()))
@@ -180,7 +179,8 @@ def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
     description=(
         "Regular-session 1-minute bars per symbol against the NYSE calendar: 390 a day, 210 "
         "on an early close, none on a holiday. Indices must be complete; stocks may miss "
-        f"{STOCK_TOLERANCE:.0%} (minutes without trades); options are exempt. WARN for a "
+        f"MARKET_DATA_STOCK_MISSING_TOLERANCE ({settings.DEFAULT_STOCK_MISSING_TOLERANCE:.0%} unless "
+        "set: minutes without trades); options are exempt. WARN for a "
         f"shortfall, ERROR below {ERROR_SHARE:.0%} of the session."
     ),
 )

@@ -55,7 +55,7 @@ NO_REST = "corporate actions come from Massive's REST API, and MASSIVE_API_KEY i
 def rest_configured() -> bool:
     """Whether the REST API is configured: without it the schedule and the watchlist
     sensor request no refresh (each would only fail)."""
-    from market_data.local.embedded import wants_rest
+    from market_data.embedded import wants_rest
 
     return bool(settings.massive_api_key()) or wants_rest()
 

@@ -16,6 +16,7 @@ from dagster import (
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.datasets import DATASETS
 from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
+from market_data.errors import ConfigurationError
 from market_data.warehouse.retention import (
     forget_pruned_partitions,
     prune_bars,
@@ -69,7 +70,7 @@ def prune_old_data(
     bar_store: BarStoreResource,
 ) -> Output[None]:
     if config.days < 1:
-        raise ValueError(f"retention of {config.days} days would remove everything")
+        raise ConfigurationError(f"retention of {config.days} days would remove everything")
     cutoff_day = today_in_new_york() - timedelta(days=config.days)
     cutoff_ms = day_window(cutoff_day).start_ms
     with warehouse.connection() as conn:

@@ -31,7 +31,6 @@ from market_data.quality import minute_coverage, pair_minutes
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
 CHECKED_ASSET = AssetKey("historical_bars_utc")
-PAIR_TOLERANCE = settings.pair_missing_tolerance()
 
 
 def pair_missing_bars_on(
@@ -39,6 +38,7 @@ def pair_missing_bars_on(
 ) -> Evaluation:
     """Each watched pair's bars of the UTC day against its market's minutes."""
     problems, severity, checked, expected = [], AssetCheckSeverity.WARN, 0, {}
+    tolerance = settings.pair_missing_tolerance()  # thin pairs skip minutes
     for market, pairs in underlyings.items():
         symbols = sorted(pairs)
         if not symbols:
@@ -47,7 +47,7 @@ def pair_missing_bars_on(
         expected[market] = sum(b - a for a, b in ranges) // 60_000
         checked += len(symbols)
         for c in minute_coverage(conn, day, symbols, ranges):
-            if not c.expected or 1 - c.share <= PAIR_TOLERANCE:
+            if not c.expected or 1 - c.share <= tolerance:
                 continue
             if not c.bars:
                 severity = AssetCheckSeverity.ERROR
@@ -103,7 +103,8 @@ def pair_evaluations_of_a_failed_run(
     description=(
         "1-minute bars per crypto or currency pair against its market's minutes of the UTC "
         "day: crypto 1,440; forex its Sunday-to-Friday hours within the day's published "
-        f"span (holidays). A pair may miss {PAIR_TOLERANCE:.0%}; none at all is an ERROR."
+        f"span (holidays). A pair may miss MARKET_DATA_PAIR_MISSING_TOLERANCE "
+        f"({settings.DEFAULT_PAIR_MISSING_TOLERANCE:.0%} unless set); none at all is an ERROR."
     ),
 )
 def pair_missing_bars(

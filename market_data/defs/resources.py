@@ -21,6 +21,13 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_aws.s3 import S3Resource
 
 from market_data import settings
+from market_data.embedded import (
+    embedded_database_url,
+    embedded_rest,
+    embedded_s3,
+    wants_rest,
+    wants_source,
+)
 from market_data.pipeline import RestPolicy
 from market_data.sources.rest import RestAggregates
 from market_data.transform.bar_store import BarStore
@@ -71,14 +78,12 @@ class EmbeddedFlatFilesResource(FlatFilesResource):
     or ``ui`` started, holding generated day files in Massive's layout."""
 
     def get_client(self) -> Any:
-        from market_data.local.embedded import embedded_s3_endpoint
-        from market_data.local.s3 import LOCAL_CREDENTIALS
-
+        endpoint, credentials = embedded_s3()
         s3 = S3Resource(
-            endpoint_url=embedded_s3_endpoint(),
+            endpoint_url=endpoint,
             region_name=self.region,
-            aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
+            aws_access_key_id=credentials["aws_access_key_id"],
+            aws_secret_access_key=credentials["aws_secret_access_key"],
             max_attempts=5,
         )
         return s3.get_client()
@@ -116,8 +121,6 @@ class EmbeddedWarehouseResource(WarehouseResource):
     database_url: str = ""
 
     def url(self) -> str:
-        from market_data.local.embedded import embedded_database_url
-
         return embedded_database_url()
 
 
@@ -168,10 +171,7 @@ class EmbeddedRestApiResource(RestApiResource):
         return RestPolicy(enabled=True, window_days=self.window_days)
 
     def client(self) -> RestAggregates:
-        from market_data.local.demo_reference import DEMO_API_KEY
-        from market_data.local.embedded import embedded_rest_base_url
-
-        return self._client(embedded_rest_base_url(), DEMO_API_KEY)
+        return self._client(*embedded_rest())
 
 
 class BarStoreResource(ConfigurableResource):
@@ -217,8 +217,6 @@ def direct_warehouse() -> WarehouseResource:
 
 def flat_files_from_env() -> FlatFilesResource:
     """Massive's bucket (or another endpoint), or the embedded demo source."""
-    from market_data.local.embedded import wants_source
-
     bucket = env_or("MASSIVE_S3_BUCKET", settings.DEFAULT_S3_BUCKET)
     region = env_or("MASSIVE_S3_REGION", settings.DEFAULT_S3_REGION)
     if wants_source():
@@ -235,8 +233,6 @@ def flat_files_from_env() -> FlatFilesResource:
 def resources_from_env() -> dict[str, Any]:
     """The resources as the environment configures them: each outside system that is not
     configured is the embedded one."""
-    from market_data.local.embedded import wants_rest
-
     warehouse = warehouse_from_env()
     rest_api = (
         EmbeddedRestApiResource(window_days=settings.rest_window_days(), rate_limit_store=warehouse)

@@ -27,9 +27,6 @@ from market_data.supersession import (
 )
 from market_data.warehouse.watchlist import loaded_state, read_watchlist, watchlist_state
 
-# How far back a symbol new to the watchlist is loaded.
-WATCHLIST_BACKFILL_DAYS = settings.watchlist_backfill_days()
-
 
 @sensor(
     jobs=[historical_bars_job, historical_bars_utc_job, corporate_actions_job],
@@ -81,7 +78,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
             continue
         end = today - timedelta(days=1)
         request = range_run_request(
-            end - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1),
+            end - timedelta(days=settings.watchlist_backfill_days() - 1),
             end,
             f"added to the watchlist: {', '.join(symbols)}",
             run_key=f"watchlist:{','.join(symbols)}:{end}",

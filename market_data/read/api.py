@@ -198,7 +198,7 @@ def database_url_for_reads(explicit: str | None = None) -> str:
     configured = settings.read_database_url()
     if configured:
         return configured
-    from market_data.local.embedded import embedded_database_url
+    from market_data.embedded import embedded_database_url
 
     return embedded_database_url()
 

@@ -15,9 +15,16 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from market_data.errors import MarketDataError
+
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = len(SIGNATURE) + 4  # flags; then the extension length and the extension
 _TRAILER = 2  # the field count -1
+
+
+class UnexpectedCopyStream(MarketDataError):
+    """A COPY stream not in the fixed-width layout the query promised: a bug, not bad input."""
+
 
 # The column types the read path uses: PostgreSQL type → big-endian NumPy type.
 INT8, FLOAT8 = ">i8", ">f8"
@@ -39,7 +46,7 @@ def copy_binary(
 def decode_rows(stream: bytes | bytearray, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
     """Each column (``name → INT8 | FLOAT8``) as a native-endian array."""
     if not stream.startswith(SIGNATURE):
-        raise ValueError("not a binary COPY stream")
+        raise UnexpectedCopyStream("not a binary COPY stream")
     extension = int.from_bytes(stream[_HEADER : _HEADER + 4], "big")
     start = _HEADER + 4 + extension
     fields: list[tuple[str, str]] = [("count", ">i2")]
@@ -48,11 +55,13 @@ def decode_rows(stream: bytes | bytearray, columns: Mapping[str, str]) -> dict[s
     layout = np.dtype(fields)
     body = len(stream) - start - _TRAILER
     if body % layout.itemsize:
-        raise ValueError("binary COPY rows are not of the expected fixed width")
+        raise UnexpectedCopyStream("binary COPY rows are not of the expected fixed width")
     rows = np.frombuffer(stream, dtype=layout, count=body // layout.itemsize, offset=start)
     for name, kind in columns.items():
         if len(rows) and not (rows[f"{name}.length"] == np.dtype(kind).itemsize).all():
-            raise ValueError(f"column {name} has nulls or another type in the COPY stream")
+            raise UnexpectedCopyStream(
+                f"column {name} has nulls or another type in the COPY stream"
+            )
     return {
         name: rows[name].astype(np.dtype(kind).newbyteorder("=")) for name, kind in columns.items()
     }

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Literal
 
 from market_data.datasets import option_underlying
+from market_data.errors import ConfigurationError
 
 Right = Literal["call", "put"]
 
@@ -43,7 +44,7 @@ def parse_occ(ticker: str) -> OptionContract:
     """Expiration, right and strike of an OCC ticker; a ValueError names a malformed one."""
     match = OCC_TICKER.fullmatch(ticker.strip().upper())
     if match is None:
-        raise ValueError(
+        raise ConfigurationError(
             f"{ticker!r} is not an OCC option ticker like O:SPXW251121C06000000 "
             "(O: + root + YYMMDD + C or P + strike x 1000 in 8 digits)"
         )
@@ -51,7 +52,7 @@ def parse_occ(ticker: str) -> OptionContract:
     try:
         expiration = date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:]))
     except ValueError:
-        raise ValueError(f"{ticker!r} has an impossible expiration date {ymd}") from None
+        raise ConfigurationError(f"{ticker!r} has an impossible expiration date {ymd}") from None
     return OptionContract(
         ticker=match.group(0),
         root=match["root"],

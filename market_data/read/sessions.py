@@ -16,6 +16,7 @@ import pandas as pd
 
 # The project's one XNYS calendar instance (market_data.calendar builds and caches it).
 from market_data.calendar import NEW_YORK, Session, day_window, nyse_calendar
+from market_data.errors import ConfigurationError
 
 SessionName = Literal["regular", "extended", "all"]
 SESSIONS: tuple[str, ...] = get_args(SessionName)
@@ -33,7 +34,9 @@ def sessions_between(start: date, end: date) -> list[Session]:
     """
     calendar = nyse_calendar()
     if pd.Timestamp(end) > calendar.last_session:
-        raise ValueError(f"{end} is beyond the exchange calendar ({calendar.last_session:%F})")
+        raise ConfigurationError(
+            f"{end} is beyond the exchange calendar ({calendar.last_session:%F})"
+        )
     schedule = calendar.schedule.loc[pd.Timestamp(start) : pd.Timestamp(end)]
     opens = schedule["open"].to_numpy(dtype="datetime64[ms]").astype("int64")
     closes = schedule["close"].to_numpy(dtype="datetime64[ms]").astype("int64")

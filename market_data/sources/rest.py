@@ -25,7 +25,7 @@ import requests
 from market_data.bar_schema import CANDIDATE_SCHEMA
 from market_data.calendar import DayWindow
 from market_data.datasets import NO_RENAMES, Dataset, OptionContracts, Renames
-from market_data.errors import SourceError
+from market_data.errors import ConfigurationError, SourceError
 from market_data.transform.parse import ParsedDay, empty_bars, finalize_bars
 from market_data.transform.validate import RowChecks
 
@@ -241,7 +241,7 @@ def fetch_rest_day(
     started = time.perf_counter()
     tables = []
     if isinstance(dataset.tickers, OptionContracts):
-        raise ValueError(f"{dataset.name}: the REST path serves no option contracts")
+        raise ConfigurationError(f"{dataset.name}: the REST path serves no option contracts")
     for symbol in sorted(underlyings):
         ticker = dataset.tickers.ticker(symbol, renames)
         what = f"REST {ticker} {day}"

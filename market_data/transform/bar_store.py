@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from market_data.bar_schema import BARS_SCHEMA
-from market_data.errors import DayDataError
+from market_data.errors import ConfigurationError, DayDataError
 from market_data.warehouse.retention import PruneResult, prune_day_files
 
 _UNDERLYINGS_KEY = b"market_data.underlyings"
@@ -68,7 +68,9 @@ class BarStore:
         if parts.scheme in ("", "file"):
             return cls(Path(parts.path if parts.scheme else uri))
         if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"bar store {uri!r}: expected s3://bucket/prefix or a local folder")
+            raise ConfigurationError(
+                f"bar store {uri!r}: expected s3://bucket/prefix or a local folder"
+            )
         s3 = pafs.S3FileSystem(
             endpoint_override=endpoint,
             region=region,

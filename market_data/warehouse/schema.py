@@ -7,18 +7,29 @@ an advisory lock, so concurrent runs starting on a fresh database do not race.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import psycopg
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from market_data.errors import ConfigurationError
+
+
+def _sql_dir() -> Path:
+    """``sql/`` beside the package in a checkout (an editable install), else where a plain
+    install puts it (``share/market-data/sql`` under the environment's prefix)."""
+    checkout = Path(__file__).resolve().parents[2] / "sql"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "market-data" / "sql"
+
+
+SQL_DIR = _sql_dir()
 _MIGRATION_LOCK = 0x6D6B7464  # any constant shared by every process of the project
 
 
 def migration_files(sql_dir: Path = SQL_DIR) -> list[Path]:
     files = sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
     if not files:
-        raise FileNotFoundError(f"no migrations found in {sql_dir}")
+        raise ConfigurationError(f"no migrations found in {sql_dir}")
     return files
 
 

@@ -9,9 +9,9 @@ import time
 
 from dagster import materialize
 
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.ui import CODE_SERVER_ARGS, write_grpc_workspace
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.alerts.test_sensors import GAP, GAP_DAY
 from market_data_tests.conftest import free_port
 from market_data_tests.defs.test_checks import ASSETS

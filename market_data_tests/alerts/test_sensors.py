@@ -25,9 +25,9 @@ from market_data.defs.alert_sensors import (
     check_failure_alerts,
     run_failure_alerts,
 )
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.alerts.conftest import (
     SLACK_CHANNEL,
     SLACK_TOKEN,

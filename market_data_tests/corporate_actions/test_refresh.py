@@ -22,17 +22,13 @@ from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.corporate_actions import CORPORATE_ACTIONS
 from market_data.defs.resources import RestApiResource
-from market_data.local.demo_reference import (
-    DEMO_API_KEY,
-    demo_file_ticker,
-    demo_price_factor,
-    demo_reference,
-)
-from market_data.local.generate import generate_day_file
-from market_data.local.rest_server import LocalRestServer
 from market_data.read import bars
 from market_data.sources.rest import RestAggregates
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.demo_actions import DEMO_API_KEY, demo_file_ticker, demo_price_factor
+from market_data_local.demo_reference import demo_reference
+from market_data_local.generate import generate_day_file
+from market_data_local.rest_server import LocalRestServer
 from market_data_tests.conftest import chain_resources
 
 STOCKS = DATASETS["stocks"]

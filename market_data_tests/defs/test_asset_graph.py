@@ -15,10 +15,10 @@ from dagster import DagsterInstance, materialize
 
 from market_data.datasets import DATASETS
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.run_tags import SYMBOLS_TAG
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.day_files import table_rows, watchlist_rows
 

@@ -6,12 +6,13 @@ from datetime import date, datetime, timedelta
 
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
+from market_data import settings
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.definitions import defs
 from market_data.defs.corporate_actions import daily_corporate_actions
 from market_data.defs.resources import WarehouseResource
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
-from market_data.defs.sensors import WATCHLIST_BACKFILL_DAYS, watchlist_backfill
+from market_data.defs.sensors import watchlist_backfill
 from market_data.run_tags import SYMBOLS_TAG
 from market_data.warehouse.load import ensure_month_partitions
 from market_data.warehouse.watchlist import add_to_watchlist
@@ -50,7 +51,8 @@ def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_u
     yesterday = today_in_new_york() - timedelta(days=1)
     assert request.tags[END] == yesterday.isoformat()
     assert (
-        request.tags[START] == (yesterday - timedelta(days=WATCHLIST_BACKFILL_DAYS - 1)).isoformat()
+        request.tags[START]
+        == (yesterday - timedelta(days=settings.watchlist_backfill_days() - 1)).isoformat()
     )
 
     # A new evaluation (a restarted daemon) with the stored cursor: nothing new, no run.

@@ -10,9 +10,9 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 from market_data.calendar import day_window
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.checks import bar_sanity_check, missing_bars
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.day_files import withdraw_hour
 

@@ -24,10 +24,10 @@ from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.checks import bar_sanity_check, missing_bars
 from market_data.defs.day_runs import run_side_by_side
 from market_data.errors import DayDataError
-from market_data.local.generate import GeneratorSizes, generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.run_tags import RANGE_END_TAG, RANGE_START_TAG
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import GeneratorSizes, generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.day_files import table_rows, watchlist_rows
 

@@ -23,9 +23,9 @@ from market_data.defs.resources import (
     RestApiResource,
 )
 from market_data.defs.sensors import flat_file_supersedes_rest
-from market_data.local.generate import generate_day_file
-from market_data.local.rest_server import LocalRestServer
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_day_file
+from market_data_local.rest_server import LocalRestServer
 from market_data_tests.conftest import chain_resources
 
 ASSETS = [*DATASET_ASSETS, historical_bars]

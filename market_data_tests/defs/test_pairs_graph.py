@@ -17,9 +17,9 @@ from market_data.calendar import utc_day_window
 from market_data.datasets import UTC_DATASETS
 from market_data.defs.assets import UTC_DATASET_ASSETS, historical_bars_utc
 from market_data.defs.pair_checks import pair_bar_sanity, pair_missing_bars
-from market_data.local.s3 import seed_bucket
 from market_data.run_tags import RANGE_END_TAG, RANGE_START_TAG
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 
 SAMPLES = Path(__file__).parents[1] / "data" / "massive-samples"

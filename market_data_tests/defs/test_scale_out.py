@@ -41,10 +41,10 @@ from dagster import (
 
 from market_data.datasets import DATASETS
 from market_data.instance import REPO_ROOT
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.ui import CODE_SERVER_ARGS, write_grpc_workspace
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.day_files import table_rows, watchlist_rows
 
 FIRST_DAY, LAST_DAY = date(2025, 11, 24), date(2025, 11, 28)  # Thanksgiving, an early close

@@ -25,11 +25,11 @@ from market_data.defs.resources import (
     RestApiResource,
     WarehouseResource,
 )
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.pipeline import load_bars
 from market_data.sources import flat_files
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.faults.s3_proxy import Fault, FaultyS3Proxy
 

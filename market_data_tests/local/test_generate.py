@@ -13,8 +13,8 @@ import pytest
 
 from market_data.calendar import NEW_YORK
 from market_data.datasets import DATASETS
-from market_data.local import generate
-from market_data.local.generate import (
+from market_data_local import generate
+from market_data_local.generate import (
     DEMO_INDICES,
     DEMO_STOCKS,
     FIRST_DEMO_STOCKS,

@@ -17,23 +17,23 @@ from botocore.config import Config
 
 from market_data.corporate_actions.massive import fetch_splits
 from market_data.datasets import DATASETS
-from market_data.local.demo_reference import DEMO_API_KEY
-from market_data.local.demo_source import (
+from market_data.sources.rest import RestAggregates
+from market_data_local.demo_actions import DEMO_API_KEY
+from market_data_local.demo_source import (
     DemoRestServer,
     day_file_bars,
     demo_rest_server,
     demo_source_dir,
     ensure_demo_rest,
 )
-from market_data.local.generate import generate_day_file
-from market_data.local.postgres import (
+from market_data_local.generate import generate_day_file
+from market_data_local.postgres import (
     EmbeddedPostgres,
     EmbeddedPostgresError,
     ensure_embedded_postgres,
     find_server_bindir,
 )
-from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server, ensure_local_s3, seed_bucket
-from market_data.sources.rest import RestAggregates
+from market_data_local.s3 import LOCAL_CREDENTIALS, LocalS3Server, ensure_local_s3, seed_bucket
 
 
 @pytest.fixture(scope="module")

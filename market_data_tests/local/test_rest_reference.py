@@ -20,19 +20,19 @@ from market_data.corporate_actions.massive import (
     fetch_ticker_history,
 )
 from market_data.datasets import DATASETS
-from market_data.local.demo_reference import (
+from market_data.sources.rest import RestAggregates, RestAuthError, RestNotFound
+from market_data_local.demo_actions import (
     DEMO_API_KEY,
     DEMO_DIVIDENDS,
     DEMO_RENAMES,
     DEMO_SPLITS,
     demo_file_ticker,
     demo_price_factor,
-    demo_reference,
 )
-from market_data.local.demo_source import day_file_bars
-from market_data.local.generate import generate_day_file
-from market_data.local.rest_server import LocalRestServer, ReferenceData
-from market_data.sources.rest import RestAggregates, RestAuthError, RestNotFound
+from market_data_local.demo_reference import demo_reference
+from market_data_local.demo_source import day_file_bars
+from market_data_local.generate import generate_day_file
+from market_data_local.rest_server import LocalRestServer, ReferenceData
 
 KEY = "reference-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

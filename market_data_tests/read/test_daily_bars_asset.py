@@ -12,11 +12,11 @@ from dagster import DagsterInstance, materialize
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.daily_bars import daily_bars
 from market_data.defs.jobs import historical_bars_job
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.read import bars
 from market_data.read.api import read_bars, read_request, to_frame
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 
 WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # a holiday, an early close, a weekend

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from market_data.calendar import is_session
 from market_data.datasets import DATASETS
-from market_data.local.generate import GeneratorSizes, has_file
+from market_data_local.generate import GeneratorSizes, has_file
 
 # A stretch with a DST change (2025-11-02), Thanksgiving (11-27) and its early close (11-28).
 FULL_FIRST_DAY = date(2025, 10, 20)

@@ -35,10 +35,10 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from market_data.calendar import NEW_YORK
 from market_data.datasets import DATASETS
-from market_data.local.rest_server import Fault as RestFault
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.rest_server import Fault as RestFault
 from market_data_tests.soak import clock
 from market_data_tests.soak.checks import Check, dagster_check, leftovers_check, rows_check
 from market_data_tests.soak.plan import (

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from market_data.datasets import DATASETS
-from market_data.local.generate import generate_day_file, has_file
+from market_data_local.generate import generate_day_file, has_file
 from market_data_tests.soak.plan import (
     ADDED_SYMBOL,
     INITIAL_WATCHLIST,

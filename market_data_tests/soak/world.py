@@ -27,11 +27,11 @@ import yaml
 from botocore.config import Config
 
 from market_data.instance import REPO_ROOT
-from market_data.local.detached import free_port
-from market_data.local.postgres import EmbeddedPostgres
-from market_data.local.rest_server import LocalRestServer
-from market_data.local.s3 import LOCAL_CREDENTIALS, LocalS3Server
 from market_data.ui import LOCATION, write_grpc_workspace
+from market_data_local.detached import free_port
+from market_data_local.postgres import EmbeddedPostgres
+from market_data_local.rest_server import LocalRestServer
+from market_data_local.s3 import LOCAL_CREDENTIALS, LocalS3Server
 from market_data_tests.soak import clock
 from market_data_tests.soak.plan import REQUESTS_ENV, Plan
 from market_data_tests.soak.source import rest_results

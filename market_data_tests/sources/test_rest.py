@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 from market_data.datasets import DATASETS
-from market_data.local.rest_server import LocalRestServer
 from market_data.sources.rest import RestAggregates, RestAuthError, RestError, fetch_rest_day
+from market_data_local.rest_server import LocalRestServer
 
 DAY = date(2025, 11, 25)
 OPEN_MS = 1764081000000  # 2025-11-25 09:30 ET

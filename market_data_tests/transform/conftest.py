@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from market_data.datasets import DATASETS
-from market_data.local.generate import generate_day_file
+from market_data_local.generate import generate_day_file
 
 DAY = date(2025, 11, 25)
 

@@ -22,10 +22,10 @@ from market_data.bar_schema import BARS_SCHEMA
 from market_data.calendar import day_window
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.resources import resources_from_env
-from market_data.local.generate import generate_source
-from market_data.local.s3 import seed_bucket
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.generate import generate_source
+from market_data_local.s3 import seed_bucket
 
 DAY = date(2025, 3, 10)
 KEY = "stocks/2025/03/2025-03-10.parquet"

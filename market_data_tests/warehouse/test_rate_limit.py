@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from market_data.local.rest_server import LocalRestServer
+from market_data_local.rest_server import LocalRestServer
 
 KEY = "rate-limit-key"
 PER_MINUTE = 240  # 4 a second; the server refuses a 6th request within any second

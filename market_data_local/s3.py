@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from market_data.errors import LocalServerError
-from market_data.local.detached import NO_PROXY, DetachedServer
+from market_data_local.detached import NO_PROXY, DetachedServer
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 """moto accepts any key; fixed dummy ones keep boto3 from looking for real ones."""

@@ -11,10 +11,13 @@ the demo key ``DEMO_API_KEY``.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import shutil
+import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -33,12 +36,13 @@ from market_data import settings
 from market_data.calendar import today_in_new_york
 from market_data.datasets import DATASETS
 from market_data.errors import LocalServerError
-from market_data.local.demo_reference import DEMO_API_KEY
-from market_data.local.detached import NO_PROXY, DetachedServer
-from market_data.local.generate import generate_day_file, missing_day_files
-from market_data.local.rest_server import BarSource
-from market_data.local.s3 import LOCAL_CREDENTIALS, ensure_local_s3, seed_bucket
 from market_data.terminal import counting
+from market_data_local.demo_actions import DEMO_API_KEY
+from market_data_local.demo_reference import demo_reference
+from market_data_local.detached import NO_PROXY, DetachedServer
+from market_data_local.generate import generate_day_file, missing_day_files
+from market_data_local.rest_server import BarSource, LocalRestServer
+from market_data_local.s3 import LOCAL_CREDENTIALS, ensure_local_s3, seed_bucket
 
 # A stretch with a DST change (Nov 2), a holiday (Nov 27) and an early close (Nov 28).
 DEMO_START = date(2025, 10, 27)
@@ -191,7 +195,7 @@ class DemoRestServer(DetachedServer):
 
     name: ClassVar[str] = "demo's REST server"
     error: ClassVar[type[LocalServerError]] = DemoRestError
-    marker: ClassVar[bytes] = b"market_data.local.rest_server"
+    marker: ClassVar[bytes] = b"market_data_local.demo_source"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -201,7 +205,7 @@ class DemoRestServer(DetachedServer):
         return [
             sys.executable,
             "-m",
-            "market_data.local.rest_server",
+            "market_data_local.demo_source",
             "--root",
             str(self.source),
             "--port",
@@ -241,3 +245,34 @@ def demo_rest_server(home: Path) -> DemoRestServer:
 def ensure_demo_rest(home: Path) -> str:
     """Start (or reuse) the demo's REST server; its base URL (the key is ``DEMO_API_KEY``)."""
     return demo_rest_server(home).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The demo's REST server: the day files under ``--root`` and the demo's reference
+    data, with the demo key; it runs until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(
+        prog="python -m market_data_local.demo_source",
+        description="Massive's REST API over generated day files, for the demo",
+    )
+    parser.add_argument("--root", type=Path, required=True, help="the demo source's day files")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--api-key", default=DEMO_API_KEY)
+    args = parser.parse_args(argv)
+    server = LocalRestServer(
+        args.api_key, day_file_bars(args.root), args.port, demo_reference(), args.host
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        # shutdown() waits for serve_forever, which runs in this thread: not from here.
+        threading.Thread(target=server._server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"serving {args.root} on {server.base_url}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,18 +23,15 @@ projected dividend. Every path shares the same request log, key check, scripted 
 (429 with ``Retry-After``, 5xx, 403, a malformed body, queued per request) and plan
 limit (429 above ``max_per_second``).
 
-``python -m market_data.local.rest_server --root DIR --port N`` serves the generated day
+``python -m market_data_local.rest_server --root DIR --port N`` serves the generated day
 files under ``DIR`` and the demo's reference data (``demo_reference``) with the demo key.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import math
-import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -42,7 +39,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -625,37 +621,3 @@ class LocalRestServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The demo's REST server: the day files under ``--root`` and the demo's reference
-    data, with the demo key; it runs until SIGTERM or SIGINT."""
-    from market_data.local.demo_reference import DEMO_API_KEY, demo_reference
-    from market_data.local.demo_source import day_file_bars
-
-    parser = argparse.ArgumentParser(
-        prog="python -m market_data.local.rest_server",
-        description="Massive's REST API over generated day files, for the demo",
-    )
-    parser.add_argument("--root", type=Path, required=True, help="the demo source's day files")
-    parser.add_argument("--port", type=int, default=0, help="0: any free port")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--api-key", default=DEMO_API_KEY)
-    args = parser.parse_args(argv)
-    server = LocalRestServer(
-        args.api_key, day_file_bars(args.root), args.port, demo_reference(), args.host
-    )
-
-    def stop(signum: int, frame: object) -> None:
-        # shutdown() waits for serve_forever, which runs in this thread: not from here.
-        threading.Thread(target=server._server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"serving {args.root} on {server.base_url}", flush=True)
-    server.serve_forever()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

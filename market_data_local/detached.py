@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from market_data.errors import LocalServerError
-from market_data.local.state import folder_lock, log_tail
+from market_data_local.state import folder_lock, log_tail
 
 # Loopback only: an HTTP(S)_PROXY in the environment must not see these requests.
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -27,8 +27,8 @@ from psycopg import sql
 
 from market_data import settings
 from market_data.errors import LocalServerError
-from market_data.local.detached import free_port
-from market_data.local.state import folder_lock, log_tail
+from market_data_local.detached import free_port
+from market_data_local.state import folder_lock, log_tail
 
 SERVER_USER = "postgres"
 """The system user the server runs as when started by root (Debian's package creates it)."""

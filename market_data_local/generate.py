@@ -36,7 +36,7 @@ from isal import isal_zlib
 
 from market_data.calendar import MS_PER_MINUTE, NEW_YORK, NS_PER_MS, session
 from market_data.datasets import DATASETS, Dataset
-from market_data.local.demo_reference import demo_file_ticker, demo_price_factor
+from market_data_local.demo_actions import demo_file_ticker, demo_price_factor
 
 # Rows built and written per slice: bounds memory for benchmark-size files.
 SLICE_ROWS = 200_000

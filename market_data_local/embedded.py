@@ -15,8 +15,34 @@ from pathlib import Path
 
 from market_data import settings
 from market_data.errors import DatabaseUnavailable, LocalServerError
-from market_data.local.postgres import EmbeddedPostgres
-from market_data.local.s3 import LocalS3Server
+from market_data_local.demo_actions import DEMO_API_KEY
+from market_data_local.demo_source import (
+    DEMO_END,
+    DEMO_START,
+    DemoRestServer,
+    demo_rest_server,
+    ensure_demo_rest,
+    ensure_demo_source,
+)
+from market_data_local.postgres import EmbeddedPostgres, ensure_embedded_postgres
+from market_data_local.s3 import LOCAL_CREDENTIALS, LocalS3Server
+
+# What the product's door (market_data/embedded.py) takes from here.
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_END",
+    "DEMO_START",
+    "LOCAL_CREDENTIALS",
+    "EmbeddedServers",
+    "embedded_cluster",
+    "embedded_database_url",
+    "embedded_rest_base_url",
+    "embedded_s3_endpoint",
+    "ensure_embedded_database",
+    "running_embedded",
+    "start_embedded",
+    "stop_embedded",
+]
 
 DATA_DATABASE = "market_data"
 NOT_RUNNING = "is not running: `market-data demo` or `market-data ui` starts it"
@@ -30,26 +56,8 @@ def _s3(home: Path) -> LocalS3Server:
     return LocalS3Server(home / "s3")
 
 
-def _rest(home: Path):
-    from market_data.local.demo_source import demo_rest_server
-
+def _rest(home: Path) -> DemoRestServer:
     return demo_rest_server(home)
-
-
-def wants_database() -> bool:
-    """No ``DATABASE_URL``: the data lives in the embedded cluster."""
-    return settings.database_url() is None
-
-
-def wants_source() -> bool:
-    """No Massive credentials nor endpoint: the day files come from the demo source."""
-    return settings.massive_access_key() is None and settings.massive_s3_endpoint() is None
-
-
-def wants_rest() -> bool:
-    """No ``MASSIVE_API_KEY`` and the demo source: the demo's REST server answers, with the
-    demo's corporate actions. (Real day files without a key: no REST path at all.)"""
-    return settings.massive_api_key() is None and wants_source()
 
 
 @dataclass(frozen=True)
@@ -59,25 +67,24 @@ class EmbeddedServers:
     rest_url: str | None = None
 
 
-def start_embedded(home: Path | None = None) -> EmbeddedServers:
-    """Start (or reuse) whichever embedded server the settings leave to us; their addresses.
+def start_embedded(
+    home: Path | None = None, *, database: bool = True, source: bool = True, rest: bool = True
+) -> EmbeddedServers:
+    """Start (or reuse) the embedded servers asked for (``market_data.embedded`` decides from
+    the settings which are left to the embedded default); their addresses.
 
     The demo source is generated once and uploaded again whenever its server restarted
     (it keeps objects in memory).
     """
     home = home or settings.home()
     database_url = s3_endpoint = rest_url = None
-    if wants_database():
+    if database:
         cluster = _cluster(home)
         cluster.start()
         database_url = cluster.ensure_database(DATA_DATABASE)
-    if wants_source():
-        from market_data.local.demo_source import ensure_demo_source
-
+    if source:
         s3_endpoint = ensure_demo_source(home, settings.massive_s3_bucket())
-    if wants_rest():
-        from market_data.local.demo_source import ensure_demo_rest
-
+    if rest:
         rest_url = ensure_demo_rest(home)
     return EmbeddedServers(database_url, s3_endpoint, rest_url)
 
@@ -94,6 +101,11 @@ def embedded_cluster(home: Path | None = None) -> EmbeddedPostgres:
 
 def embedded_database_url(home: Path | None = None) -> str:
     return embedded_cluster(home).url(DATA_DATABASE)
+
+
+def ensure_embedded_database(home: Path | None = None) -> str:
+    """The data database of the cluster under ``home``, started (or reused) first."""
+    return ensure_embedded_postgres(home or settings.home(), DATA_DATABASE)
 
 
 def embedded_s3_endpoint(home: Path | None = None) -> str:

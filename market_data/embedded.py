@@ -1,0 +1,121 @@
+"""The one door between the product and its stand-ins (package ``market_data_local``).
+
+Where nothing is configured, market-data runs on an embedded default: a local PostgreSQL,
+a local S3-compatible server holding generated day files and a REST server over them.
+Those live in ``market_data_local``, installed with the ``local`` extra
+(``pip install 'market-data[local]'``, which ``make demo`` and ``make test`` use); a
+deployment configured by ``DATABASE_URL`` and Massive's credentials needs none of it.
+This module decides from the settings which outside system is left to the embedded
+default, and is the only place the product imports the stand-ins from.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import date
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from market_data import settings
+from market_data.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from market_data_local.embedded import EmbeddedServers
+
+INSTALL_HINT = "pip install 'market-data[local]'"
+
+
+def wants_database() -> bool:
+    """No ``DATABASE_URL``: the data lives in the embedded cluster."""
+    return settings.database_url() is None
+
+
+def wants_source() -> bool:
+    """No Massive credentials nor endpoint: the day files come from the demo source."""
+    return settings.massive_access_key() is None and settings.massive_s3_endpoint() is None
+
+
+def wants_rest() -> bool:
+    """No ``MASSIVE_API_KEY`` and the demo source: the demo's REST server answers, with the
+    demo's corporate actions. (Real day files without a key: no REST path at all.)"""
+    return settings.massive_api_key() is None and wants_source()
+
+
+def _local() -> ModuleType:
+    """``market_data_local.embedded``, or a clear error saying what to set or install.
+
+    The package ships with the product; what the ``local`` extra adds is its servers'
+    dependencies (moto), so their absence means a deployment without the embedded default.
+    """
+    missing = "moto" if importlib.util.find_spec("moto") is None else None
+    try:
+        from market_data_local import embedded
+    except ImportError as error:
+        missing = str(error)
+    if missing:
+        raise ConfigurationError(
+            f"nothing is configured and the embedded default is not installed ({missing} "
+            "missing): set DATABASE_URL (and MASSIVE_AWS_ACCESS_KEY, MASSIVE_AWS_SECRET_KEY), "
+            f"or {INSTALL_HINT}"
+        )
+    return embedded
+
+
+def start_embedded() -> EmbeddedServers | None:
+    """Start (or reuse) whichever embedded server the settings leave to us (None: none)."""
+    database, source, rest = wants_database(), wants_source(), wants_rest()
+    if not (database or source or rest):
+        return None
+    return _local().start_embedded(database=database, source=source, rest=rest)
+
+
+def embedded_database_url() -> str:
+    """The running embedded cluster's data database."""
+    return _local().embedded_database_url()
+
+
+def ensure_embedded_database() -> str:
+    """The embedded cluster's data database, the cluster started if need be (a read needs
+    no S3 server)."""
+    return _local().ensure_embedded_database()
+
+
+def embedded_dagster_database(name: str) -> str:
+    """The running embedded cluster's database ``name`` for Dagster's storage."""
+    return _local().embedded_cluster().ensure_database(name)
+
+
+def embedded_s3() -> tuple[str, dict[str, str]]:
+    """The demo source's endpoint and its (dummy) credentials."""
+    local = _local()
+    return local.embedded_s3_endpoint(), local.LOCAL_CREDENTIALS
+
+
+def embedded_rest() -> tuple[str, str]:
+    """The demo REST server's base URL and the demo key it accepts."""
+    local = _local()
+    return local.embedded_rest_base_url(), local.DEMO_API_KEY
+
+
+def demo_days() -> tuple[date, date]:
+    """The days ``market-data demo`` loads."""
+    local = _local()
+    return local.DEMO_START, local.DEMO_END
+
+
+def running_embedded() -> list[str]:
+    """The embedded servers that run, as a person would look for them (none installed: [])."""
+    try:
+        local = _local()
+    except ConfigurationError:
+        return []
+    return local.running_embedded()
+
+
+def stop_embedded() -> list[str]:
+    """Stop the embedded servers that run; what was stopped."""
+    try:
+        local = _local()
+    except ConfigurationError:
+        return []
+    return local.stop_embedded()
