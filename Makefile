@@ -34,8 +34,8 @@ test: install
 bench: install
 	$(BIN)/python -W ignore bench/all.py
 
-# Weeks of simulated trading days with faults, through the real daemon (README "What survives
-# what"); SEED=N re-runs a seed's history, DAYS=N sets the sessions (30).
+# Weeks of simulated trading days with faults, through the real daemon (docs/soak.md);
+# SEED=N re-runs a seed's history, DAYS=N sets the sessions (30).
 soak: install
 	$(BIN)/python -W ignore bench/soak.py $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS))
 

@@ -5,7 +5,7 @@ faults injected from a seed; the table checked against the files at the end.
 
 prints one line per simulated day, then the table of faults (what the user saw, what
 historical_bars holds afterwards) and the checks; exits 1 if any check failed, naming
-the seed that re-runs the same history. README "What survives what" holds a run's table.
+the seed that re-runs the same history. docs/soak.md holds a run's table.
 """
 
 from __future__ import annotations

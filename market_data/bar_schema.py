@@ -35,7 +35,7 @@ BARS_SCHEMA = pa.schema(
         pa.field("vwap", pa.float64()),
         pa.field("transactions", pa.int32()),
         # The day file's ticker where it is not the symbol (a renamed stock's former
-        # ticker, README "Corporate actions"); null otherwise.
+        # ticker, docs/corporate-actions.md); null otherwise.
         pa.field("file_ticker", pa.string()),
     ]
 )

@@ -336,8 +336,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_adjusted_series(database_url: str) -> None:
-    """NVDA's daily closes across its split, as stored and split-adjusted (README
-    "Corporate actions")."""
+    """NVDA's daily closes across its split, as stored and split-adjusted
+    (docs/corporate-actions.md)."""
     from market_data.read import bars
     from market_data.terminal import console, table
 

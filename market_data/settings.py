@@ -258,7 +258,7 @@ def read_database_url() -> str | None:
 
 def risk_free_rate() -> float:
     """``MARKET_DATA_RISK_FREE_RATE``: the continuously compounded rate that discounts option
-    prices (a decimal: ``0.04`` = 4 %), DESIGN §11."""
+    prices (a decimal: ``0.04`` = 4 %), docs/contracts.md §11."""
     raw = get("MARKET_DATA_RISK_FREE_RATE")
     if raw is None:
         return DEFAULT_RISK_FREE_RATE

@@ -15,7 +15,7 @@ def test_definitions_load_with_the_contracted_keys():
     expected = {"historical_bars", "daily_bars", "historical_bars_utc"} | {
         f"{d}_{layer}" for d in ALL_DATASETS for layer in ("day_file", "bars")
     }
-    corporate_actions = {"splits", "dividends", "ticker_changes"}  # DESIGN §8
+    corporate_actions = {"splits", "dividends", "ticker_changes"}  # docs/contracts.md §8
     assert keys == expected | corporate_actions | {"option_surface"}
     for name in ("splits", "dividends"):
         assert graph.get(AssetKey(name)).parent_keys == {AssetKey("ticker_changes")}

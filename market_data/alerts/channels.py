@@ -65,7 +65,7 @@ def _host_of(url: str) -> str:
 
 @dataclass(frozen=True)
 class WebhookChannel:
-    """``POST`` of the alert's JSON object (README "Alerts") to ``MARKET_DATA_ALERT_WEBHOOK_URL``."""
+    """``POST`` of the alert's JSON object (docs/alerts.md) to ``MARKET_DATA_ALERT_WEBHOOK_URL``."""
 
     url: str
     timeout: float = TIMEOUT_SECONDS

@@ -1,4 +1,4 @@
-"""The alert message: the webhook object README's "Alerts" fixes, and the summaries that keep alerts few.
+"""The alert message: the webhook object docs/alerts.md fixes, and the summaries that keep alerts few.
 
 Every channel renders the same ``Alert``; the webhook posts ``Alert.payload()`` as is.
 """
@@ -26,7 +26,7 @@ DETAIL_LINES = 40
 
 @dataclass(frozen=True)
 class Alert:
-    """One message, exactly the webhook fields README's "Alerts" lists (``None`` where a field does not apply)."""
+    """One message, exactly the webhook fields docs/alerts.md lists (``None`` where a field does not apply)."""
 
     kind: Kind
     status: Status

@@ -1,5 +1,5 @@
-"""Splits, dividends and ticker changes from Massive's reference endpoints (README
-"Corporate actions").
+"""Splits, dividends and ticker changes from Massive's reference endpoints
+(docs/corporate-actions.md).
 
 ``model.py`` reads Massive's entries and refuses malformed ones; ``massive.py`` fetches
 them; ``store.py`` keeps them in PostgreSQL; ``tickers.py`` says which ticker a renamed

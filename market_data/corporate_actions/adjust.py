@@ -2,7 +2,7 @@
 
 The stored bars stay as Massive's files have them; a read with ``adjust="splits"`` or
 ``adjust="all"`` multiplies each bar by the factors of the corporate actions that came
-after its New York day (README "Corporate actions"):
+after its New York day (docs/corporate-actions.md):
 
 - a split with ``execution_date`` after the bar's day: prices * split_from / split_to,
   volume ÷ the same (Massive: on the execution date all trading, pre-market included,

@@ -1,6 +1,6 @@
 """Massive's splits, dividends and ticker changes as checked values.
 
-Massive's reference data has known faults (README "Corporate actions"): splits listed
+Massive's reference data has known faults (docs/corporate-actions.md): splits listed
 twice, 1:1 "splits", projected dividends, ticker events that miss or misdate changes.
 An entry that cannot be right (a zero or negative ratio, a missing date, two different
 ratios for one ticker and day) is refused here with an error naming it; the refresh it

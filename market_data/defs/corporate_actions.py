@@ -1,6 +1,6 @@
 """``ticker_changes``, ``splits`` and ``dividends``: Massive's reference data of the
-watchlist's stocks, kept in PostgreSQL and applied when bars are read (README
-"Corporate actions").
+watchlist's stocks, kept in PostgreSQL and applied when bars are read
+(docs/corporate-actions.md).
 
 Unpartitioned: each materialization refreshes what is known of the run's stocks (the
 whole watchlist, or the symbols of the run's tag when the watchlist sensor adds some).

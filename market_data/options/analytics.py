@@ -1,4 +1,4 @@
-"""Implied volatility and greeks for option bars: the columns DESIGN §11 adds to
+"""Implied volatility and greeks for option bars: the columns docs/contracts.md §11 adds to
 ``option_bars``, computed from arrays (no database here, no Python loop per row).
 
 Each row is priced on its own settlement's parity forward in its own bucket, with the

@@ -119,7 +119,7 @@ def greeks(
     is_call: ArrayLike,
     underlying_price: ArrayLike,
 ) -> dict[str, np.ndarray]:
-    """Black-76 greeks on F with D = e^{-rT}, in the project's conventions (DESIGN.md section 11).
+    """Black-76 greeks on F with D = e^{-rT}, in the project's conventions (docs/contracts.md §11).
 
     delta, gamma: d/dS with F/S fixed; vega per volatility point; theta per calendar day at fixed
     S, r and implied carry q = r - ln(F/S)/T; rho per rate point with F fixed. delta, gamma and

@@ -5,7 +5,7 @@ bucket, take K* with the smallest |C - P| (ties: the lower strike), and
 F = K* + e^{rT}(C - P). Near the money the two prices are the most liquid and the
 least sensitive to a wrong rate or dividend, so this forward carries the market's own
 carry (dividends, borrow) that an underlying price times e^{rT} misses. Where no
-strike has both, the underlying's price times e^{rT} stands in (DESIGN §11).
+strike has both, the underlying's price times e^{rT} stands in (docs/contracts.md §11).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""When an option settles, and how long a bar leaves until then (DESIGN §11).
+"""When an option settles, and how long a bar leaves until then (docs/contracts.md §11).
 
 Time to expiry runs to the exact settlement minute, so that a 0-DTE option late in the
 day is priced with the minutes it really has left: the AM-settled monthlies of SPX, NDX

@@ -1,5 +1,5 @@
-"""Reading bars: ``bars``, ``bars_arrow``, ``option_bars`` (README "Reading bars"), and
-option analytics: ``option_greeks``, ``option_chain`` (README "Option analytics").
+"""Reading bars: ``bars``, ``bars_arrow``, ``option_bars`` (docs/reading.md), and
+option analytics: ``option_greeks``, ``option_chain`` (docs/options.md).
 
 from market_data.read import bars
 df = bars(["SPY", "SPX"], "2025-01-02", "2025-03-31", timeframe="5min", session="regular")

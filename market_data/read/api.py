@@ -1,4 +1,4 @@
-"""Bars as a backtest wants them: one call, any timeframe and session (README "Reading bars").
+"""Bars as a backtest wants them: one call, any timeframe and session (docs/reading.md).
 
 Everything heavy happens in PostgreSQL: the session filter and the New York bucketing
 are integer arithmetic on the epoch-ms ``timestamp`` (``sessions.py`` sends the session

@@ -1,5 +1,5 @@
 """Implied volatility and greeks of stored option bars: ``option_greeks`` over a range,
-``option_chain`` at one instant (DESIGN §11, README "Option analytics").
+``option_chain`` at one instant (docs/contracts.md §11, docs/options.md).
 
 The reading is ``option_bars``'s; the forward needs both rights of every strike, so a
 ``right`` or ``strike`` filter is applied after the analytics, never to the read. Prices
@@ -121,7 +121,7 @@ def option_greeks_arrow(
     database_url: str | None = None,
 ) -> pa.Table:
     """``option_bars`` of ``underlying`` with the underlying's price, time to settlement,
-    rate, parity forward, implied volatility and greeks of each bar (DESIGN §11).
+    rate, parity forward, implied volatility and greeks of each bar (docs/contracts.md §11).
 
     Same arguments as ``option_bars`` (no ``adjust``: strikes are as listed); ``rate``
     overrides ``MARKET_DATA_RISK_FREE_RATE``. Raises ValueError for an underlying without

@@ -1,4 +1,4 @@
-"""What the soak found, each pinned by a test of its own (README "What survives what").
+"""What the soak found, each pinned by a test of its own (docs/soak.md).
 
 1. A symbol removed from the watchlist after its day was loaded from REST kept its REST
    bars for good: the supersession run loaded the watchlist only, and asked again under the
