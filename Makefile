@@ -20,14 +20,19 @@ install: $(STAMP)
 demo: install
 	$(BIN)/market-data demo
 
-# ruff (lint and format), mypy, the quick benchmarks (so they never rot), then every test suite.
+# Chromium for the UI tests (only the tests need it), ruff (lint and format), mypy, the quick
+# benchmarks (so they never rot), then every test suite; the last line is the wall time.
 test: install
-	$(BIN)/ruff check market_data market_data_tests bench
-	$(BIN)/ruff format --check market_data market_data_tests bench
-	$(BIN)/mypy
-	$(BIN)/python -W ignore bench/run.py --quick
-	$(BIN)/python -W ignore bench/options.py --quick --repeat 1
-	$(BIN)/python -m pytest -m "not slow"
+	@start=$$(date +%s); \
+	./scripts/install-system-packages.sh --browser && \
+	$(BIN)/ruff check market_data market_data_local market_data_tests bench && \
+	$(BIN)/ruff format --check market_data market_data_local market_data_tests bench && \
+	$(BIN)/mypy && \
+	$(BIN)/python -W ignore bench/run.py --quick && \
+	$(BIN)/python -W ignore bench/options.py --quick --repeat 1 && \
+	$(BIN)/python -m pytest -m "not slow"; \
+	status=$$?; took=$$(( $$(date +%s) - start )); \
+	echo "make test: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
 
 # Every benchmark script (bench/all.py: run, run_cost, read, options, large_watchlist), then one line
 # per target, held or missed; exits 1 if any target was missed.
@@ -51,4 +56,4 @@ stop:
 	if [ -x $(BIN)/market-data ]; then $(BIN)/market-data stop; fi
 
 clean: stop
-	rm -rf $(VENV) .market_data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .market_data .pytest_cache .ruff_cache .mypy_cache artifacts

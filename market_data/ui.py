@@ -2,12 +2,14 @@
 
 One long-lived code server serves the definitions to both (a ``grpc_server``
 workspace): with a plain module workspace the daemon would start a new code server
-every minute. All three run in their own sessions with default signal handling, so
-Ctrl-C (or SIGTERM) stops them cleanly.
+every minute. All three run in their own sessions, so a signal to ``market-data ui``
+(Ctrl-C, SIGINT or SIGTERM to its pid or its process group) reaches it alone, and it
+stops them one after the other: the daemon first (it ticks sensors against the code
+server), then the webserver, the code server last.
 
 Their output (Dagster's warnings, ticks and every run's DEBUG events) goes to
-``MARKET_DATA_HOME/logs/ui.log``; the terminal keeps the URL, each warning once and
-the errors (``UiLogFilter``).
+``MARKET_DATA_HOME/logs/ui.log``; the terminal shows the URL, the log's path and the
+errors (``UiLogFilter``).
 """
 
 from __future__ import annotations
@@ -35,33 +37,20 @@ class UiError(LocalServerError):
     """The webserver or daemon could not be started."""
 
 
-# Dagster's log lines: "2026-11-28 10:00:00 -0500 - dagster.daemon - WARNING - message";
-# Python's warnings: "/path/module.py:12: BetaWarning: message".
+# Dagster's log lines: "2026-11-28 10:00:00 -0500 - dagster.daemon - ERROR - message".
 LOG_LINE = re.compile(r" - (?P<level>WARNING|ERROR|CRITICAL) - (?P<message>.*)$")
-PYTHON_WARNING = re.compile(r"^\S+:\d+: (?P<level>\w*Warning): (?P<message>.*)$")
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # Dagster colours its level names
 
 
 class UiLogFilter:
-    """Which lines of the Dagster processes' log reach the terminal: errors, and each
-    warning once (a warning repeats on every tick; numbers and ids do not make it new)."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
+    """Which lines of the Dagster processes' log reach the terminal: errors only. Warnings
+    (Dagster's API previews, a sensor's first tick without a cursor) stay in the log."""
 
     def __call__(self, line: str) -> str | None:
-        line = COLOUR.sub("", line)
-        match = LOG_LINE.search(line) or PYTHON_WARNING.match(line)
-        if match is None:
+        match = LOG_LINE.search(COLOUR.sub("", line))
+        if match is None or match["level"] not in ("ERROR", "CRITICAL"):
             return None
-        level, message = match["level"], match["message"].strip()
-        if level in ("ERROR", "CRITICAL"):
-            return f"{level}: {message}"
-        key = re.sub(r"[0-9a-f]{8,}|\d+", "#", message)
-        if key in self._seen:
-            return None
-        self._seen.add(key)
-        return f"{level}: {message}"
+        return f"{match['level']}: {match['message'].strip()}"
 
 
 def log_path() -> Path:
@@ -136,15 +125,20 @@ def _answers(url: str) -> bool:
         return False
 
 
+STOP_TIMEOUT_SECONDS = 30
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
+    """Stop the processes last started first, each gone before the next is asked: the
+    daemon must not tick against a code server that has already left."""
     for p in reversed(processes):
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
-    for p in processes:
         try:
-            p.wait(timeout=30)
+            p.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             p.kill()
+            p.wait()
 
 
 def serve(host: str, port: int) -> int:
@@ -192,7 +186,7 @@ def serve(host: str, port: int) -> int:
         _wait(lambda: _answers(f"{url}/server_info"), "the webserver", processes)
         print(
             f"Dagster UI: {url}   (Ctrl-C stops the webserver, the daemon and the code server)\n"
-            f"Dagster's log: {log}   (here: warnings once, and errors)",
+            f"Dagster's log: {log}   (here: errors only)",
             flush=True,
         )
         while all(p.poll() is None for p in processes):
@@ -205,6 +199,9 @@ def serve(host: str, port: int) -> int:
         print(f"market-data ui: {error} (Dagster's log: {log})", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C or a supervisor's repeated SIGTERM must not cut the stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop(processes)
         stop_following.set()
         log_file.close()

@@ -322,10 +322,7 @@ def load_run_days(
             context,
             label,
             lambda day: load_bars(conn, day, datasets, store, selected),
-            lambda r: (
-                f"{r.rows_copied:,} rows loaded from {'+'.join(r.sources) or '-'}, "
-                f"{r.rows_deleted:,} replaced, {r.rows_copied / max(r.seconds, 1e-6):,.0f} rows/s"
-            ),
+            describe_load,
             upstream=upstream,
             final=True,
         )
@@ -351,6 +348,18 @@ def load_run_days(
                 context.log_event(evaluation)
             raise_failures(label, outcomes)
     return MaterializeResult(metadata={**load_metadata(loaded), **extra})
+
+
+def describe_load(result: LoadResult) -> str:
+    """A day's line in the run's log: what was loaded from where, or that there was no
+    session (no file and no REST day: nothing to load, nothing replaced)."""
+    if not result.sources and not result.rows_copied and not result.rows_deleted:
+        return "no session (weekend or holiday): nothing to load"
+    return (
+        f"{result.rows_copied:,} rows loaded from {'+'.join(result.sources) or '-'}, "
+        f"{result.rows_deleted:,} replaced, "
+        f"{result.rows_copied / max(result.seconds, 1e-6):,.0f} rows/s"
+    )
 
 
 def load_metadata(loaded: list[tuple[date, LoadResult]]) -> dict[str, MetadataValue]:
