@@ -120,8 +120,13 @@ def pg_bindir() -> str | None:
 
 
 def bench_cache() -> Path:
-    """``MARKET_DATA_BENCH_CACHE``: the benchmark's generated real-size day files."""
-    return Path(get("MARKET_DATA_BENCH_CACHE") or "~/.cache/market-data-bench").expanduser()
+    """``MARKET_DATA_BENCH_CACHE``: the benchmark's generated real-size day files; by default
+    in the working directory's ``.market_data`` (the clone's, git-ignored, removed by ``make
+    clean``), not under ``MARKET_DATA_HOME``, which benchmarks point at throwaway folders."""
+    configured = get("MARKET_DATA_BENCH_CACHE")
+    return (
+        Path(configured).expanduser() if configured else Path.cwd() / ".market_data" / "bench-cache"
+    )
 
 
 # -- Massive ------------------------------------------------------------------------------
