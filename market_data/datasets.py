@@ -130,7 +130,8 @@ class PairTickers:
         return MatchedTickers(mask=mask, symbols=symbols, underlyings=symbols)
 
 
-# Option roots that differ from their underlying's symbol (weeklies, PM-settled, minis).
+# Option roots that differ from their underlying's symbol: weeklies, PM-settled, minis, and
+# class shares, whose OCC root has no dot (BRKB is BRK.B's).
 OPTION_ROOT_ALIASES: dict[str, str] = {
     "SPXW": "SPX",
     "SPXPM": "SPX",
@@ -139,6 +140,8 @@ OPTION_ROOT_ALIASES: dict[str, str] = {
     "VIXW": "VIX",
     "DJXW": "DJX",
     "XSPW": "XSP",
+    "BRKB": "BRK.B",
+    "BFB": "BF.B",
 }
 
 # O: + root + YYMMDD + C/P + 8-digit strike: the root is what is left of the last 15.
@@ -161,22 +164,39 @@ class OptionContracts:
     prefix: str = "O:"
     kind: Literal["options"] = "options"
 
+    @staticmethod
+    def _owners(underlyings: frozenset[str], renames: Renames) -> dict[str, str]:
+        """The watchlist symbol each name a contract's root may map to belongs to: the
+        symbol, its dotless OCC form (BRKB), and that day's former ticker (FB for META)."""
+        owners = {}
+        for symbol in underlyings:
+            for name in (symbol, renames.get(symbol, symbol)):
+                owners[name] = owners[name.replace(".", "")] = symbol
+        return owners
+
     def line_prefixes(
         self, underlyings: frozenset[str], renames: Renames = NO_RENAMES
     ) -> list[bytes]:
         """How the lines of contracts on these underlyings may begin: every root that maps to
-        one (``O:SPX``, ``O:SPXW``); adjusted roots (``O:AMC2``) share their root's start."""
-        roots = set(underlyings) | {r for r, u in OPTION_ROOT_ALIASES.items() if u in underlyings}
-        return [f"{self.prefix}{root}".encode() for root in roots]
+        one (``O:SPX``, ``O:SPXW``, ``O:BRKB``; ``O:FB`` before META's rename); adjusted
+        roots (``O:AMC2``) share their root's start."""
+        owners = self._owners(underlyings, renames)
+        roots = {name for name in owners if "." not in name}
+        roots |= {r for r, u in OPTION_ROOT_ALIASES.items() if u in owners}
+        return [f"{self.prefix}{root}".encode() for root in sorted(roots)]
 
     def match(
         self, tickers: pa.Array, underlyings: frozenset[str], renames: Renames = NO_RENAMES
     ) -> MatchedTickers:
-        """Contracts keep their OCC ticker: a renamed underlying's old contracts are not
-        followed (``renames`` is not used)."""
+        """Contracts keep their OCC ticker as the symbol; ``underlying`` is the watchlist
+        symbol, also for a renamed underlying's contracts under its former root (O:FB… are
+        META's on the days META traded as FB)."""
+        owners = self._owners(underlyings, renames)
         roots = pc.utf8_slice_codeunits(tickers, len(self.prefix), -_OCC_SUFFIX_LENGTH)
         distinct = pc.unique(roots).to_pylist()
-        mapped = {root: option_underlying(root) for root in distinct}
+        mapped = {
+            root: owners.get(option_underlying(root), option_underlying(root)) for root in distinct
+        }
         wanted_roots = pa.array(
             sorted(r for r, u in mapped.items() if r and u in underlyings), pa.string()
         )

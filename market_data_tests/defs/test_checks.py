@@ -72,6 +72,20 @@ def test_a_week_of_checks(resources):
     assert all(e.passed for e in sanity.values()) and len(sanity) == 4
 
 
+def test_a_one_day_range_stores_its_checks_with_the_partition(resources):
+    result = materialize(
+        ASSETS,
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": "2025-11-25",
+            "dagster/asset_partition_range_end": "2025-11-25",
+        },
+    )
+    assert list(checks_of(result, "missing_bars")) == ["2025-11-25"]
+    assert list(checks_of(result, "bar_sanity_check")) == ["2025-11-25"]
+
+
 def test_bar_sanity_counts_broken_bars(db):
     from market_data.quality import bar_sanity
     from market_data.warehouse.load import ensure_month_partitions

@@ -180,6 +180,47 @@ def test_options_keep_contracts_of_watchlist_underlyings(tmp_path):
     }
 
 
+def test_options_of_class_shares_and_of_a_renamed_underlying_are_followed(tmp_path):
+    tickers = [
+        "O:BRKB251128C00480000",  # BRK.B's contracts: OCC roots have no dot
+        "O:FB251128C00600000",  # META's, on a day it traded as FB
+        "O:FBP251128C00010000",  # another root starting with FB: not META's
+        "O:META251128C00600000",
+    ]
+    path = stock_file(tmp_path, [f"{t},5,1.0,1.1,1.2,0.9,{T0},2" for t in tickers])
+    parsed = parse_day_file(
+        path,
+        DATASETS["options"],
+        WINDOW,
+        frozenset({"BRK.B", "META"}),
+        renames={"META": "FB"},
+    )
+    got = dict(
+        zip(
+            parsed.bars.column("symbol").to_pylist(),
+            parsed.bars.column("underlying").to_pylist(),
+            strict=True,
+        )
+    )
+    assert got == {
+        "O:BRKB251128C00480000": "BRK.B",
+        "O:FB251128C00600000": "META",
+        "O:META251128C00600000": "META",
+    }
+    # Without the rename (a day after it), FB's contracts are nobody's.
+    parsed = parse_day_file(path, DATASETS["options"], WINDOW, frozenset({"META"}))
+    assert parsed.bars.column("symbol").to_pylist() == ["O:META251128C00600000"]
+
+
+def test_option_roots_map_to_their_watchlist_symbol():
+    from market_data.datasets import option_underlying
+    from market_data.read.occ import parse_occ
+
+    assert option_underlying("BRKB") == "BRK.B"
+    assert option_underlying("SPXW") == "SPX" and option_underlying("AMC2") == "AMC"
+    assert parse_occ("O:BRKB251128C00480000").underlying == "BRK.B"
+
+
 def test_rows_outside_the_day_are_quarantined_and_duplicates_dropped(tmp_path):
     next_day = WINDOW.end_ns + 60_000_000_000
     body = [
