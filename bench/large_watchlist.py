@@ -55,6 +55,7 @@ from bench.backfill import cache_folder  # noqa: E402
 from bench.read import raw_copy_into_arrow  # noqa: E402
 from bench.run import FULL, QUICK  # noqa: E402
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
+from bench.timing import best_of  # noqa: E402
 from market_data.calendar import NEW_YORK  # noqa: E402
 from market_data.datasets import DATASETS  # noqa: E402
 from market_data.read import bars  # noqa: E402
@@ -241,15 +242,6 @@ class DayLoad:
     @property
     def ratio(self) -> float:
         return self.raw / self.ours
-
-
-def best_of(repeat: int, step: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = step()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def millions(n: float) -> str:

@@ -24,8 +24,6 @@ import io
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -39,6 +37,7 @@ import pyarrow.csv as pa_csv  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
 
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
+from bench.timing import best_of  # noqa: E402
 from market_data.calendar import NEW_YORK, day_window, session  # noqa: E402
 from market_data.options.black import greeks, implied_volatility  # noqa: E402
 from market_data.read import option_bars, option_greeks  # noqa: E402
@@ -130,15 +129,6 @@ def write_day(conn, strikes: int) -> int:
                 rows += m
     conn.execute("ANALYZE historical_bars")
     return rows
-
-
-def best_of(repeat: int, step: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = step()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def main() -> int:

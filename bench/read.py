@@ -22,8 +22,6 @@ import io
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import date, datetime
 from datetime import time as clock
 from pathlib import Path
@@ -36,6 +34,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
+from bench.timing import best_of  # noqa: E402
 from market_data.calendar import NEW_YORK, day_window  # noqa: E402
 from market_data.read import bars  # noqa: E402
 from market_data.read.api import ROW_LAYOUT, Timeframe  # noqa: E402
@@ -134,15 +133,6 @@ def write_year_of_daily_bars(conn) -> int:
     _copy_csv(conn, "historical_bars", [f'"{c}"' for c in known.column_names], known)
     conn.execute("ANALYZE daily_bars")
     return n
-
-
-def best_of(repeat: int, step: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = step()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def raw_copy_into_arrow(conn, symbol: str = SYMBOL, days: tuple[date, date] = YEAR) -> pa.Table:
