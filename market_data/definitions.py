@@ -28,7 +28,11 @@ from market_data.defs.option_surface import option_iv_coverage, option_parity, o
 from market_data.defs.pair_checks import pair_bar_sanity, pair_missing_bars
 from market_data.defs.resources import resources_from_env
 from market_data.defs.schedules import daily_after_close, daily_utc, weekly_bulk, weekly_retention
-from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill
+from market_data.defs.sensors import (
+    flat_file_supersedes_rest,
+    renamed_stock_reload,
+    watchlist_backfill,
+)
 
 defs = Definitions(
     assets=[
@@ -63,7 +67,7 @@ defs = Definitions(
         daily_utc,
         daily_corporate_actions,
     ],
-    sensors=[watchlist_backfill, flat_file_supersedes_rest, *ALERT_SENSORS],
+    sensors=[watchlist_backfill, flat_file_supersedes_rest, renamed_stock_reload, *ALERT_SENSORS],
     resources={**resources_from_env(), "alert_channels": alert_channels_from_env()},
     executor=run_executor,
 )

@@ -4,6 +4,7 @@ import json
 from datetime import datetime, timedelta
 
 from dagster import (
+    AssetKey,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -13,7 +14,9 @@ from dagster import (
 )
 
 from market_data import settings
-from market_data.calendar import UTC, today_in_new_york
+from market_data.calendar import UTC, parse_day, today_in_new_york
+from market_data.corporate_actions.reload import days_to_reload
+from market_data.corporate_actions.store import ticker_history
 from market_data.datasets import is_pair
 from market_data.defs.corporate_actions import corporate_actions_job, rest_configured
 from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
@@ -111,3 +114,38 @@ def flat_file_supersedes_rest(
         RunRequest(run_key=p.run_key, partition_key=p.day.isoformat(), tags=p.tags)
         for p in published
     ]
+
+
+@sensor(
+    job=historical_bars_job,
+    minimum_interval_seconds=15 * 60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Loads again, for a renamed stock alone, the loaded days before its rename that hold "
+        "none of its bars: days loaded before ticker_changes knew its former ticker (FB for "
+        "META)."
+    ),
+)
+def renamed_stock_reload(context: SensorEvaluationContext, warehouse: WarehouseResource):
+    loaded = [
+        parse_day(key)
+        for key in context.instance.get_materialized_partitions(AssetKey("historical_bars"))
+    ]
+    with warehouse.connection() as conn:
+        stocks = [e.symbol for e in read_watchlist(conn).entries if e.asset_class == "stock"]
+        history = ticker_history(conn, stocks)
+        due = days_to_reload(conn, history, loaded)
+    if not due:
+        return SkipReason("no loaded day lacks a renamed stock's bars of its former ticker")
+    requests = []
+    for symbol, days in sorted(due.items()):
+        former = sorted({history.ticker_on(symbol, d) for d in days})
+        request = range_run_request(
+            days[0],
+            days[-1],
+            f"{symbol} traded as {', '.join(former)}: days loaded before that was known",
+            run_key=f"renamed:{symbol}:{days[0]}:{days[-1]}:{len(days)}",
+            job_name=historical_bars_job.name,
+        )
+        requests.append(request.with_replaced_attrs(tags={**request.tags, SYMBOLS_TAG: symbol}))
+    return requests
