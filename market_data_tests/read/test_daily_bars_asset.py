@@ -12,6 +12,7 @@ from dagster import DagsterInstance, materialize
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.daily_bars import daily_bars
 from market_data.defs.jobs import historical_bars_job
+from market_data.defs.option_surface import option_surface
 from market_data.read import bars
 from market_data.read.api import read_bars, read_request, to_frame
 from market_data.warehouse.watchlist import add_to_watchlist
@@ -74,6 +75,6 @@ def test_a_range_run_builds_daily_bars_equal_to_the_minutes(
 def test_the_daily_run_and_its_schedules_rebuild_daily_bars():
     selection = historical_bars_job.selection
     assert selection is not None
-    assets = [*DATASET_ASSETS, historical_bars, daily_bars]
+    assets = [*DATASET_ASSETS, historical_bars, daily_bars, option_surface]
     keys = {key.to_user_string() for key in selection.resolve(assets)}
-    assert {"historical_bars", "daily_bars", "indices_day_file"} <= keys
+    assert {"historical_bars", "daily_bars", "option_surface", "indices_day_file"} <= keys
