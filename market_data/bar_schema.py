@@ -17,7 +17,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from market_data.calendar import NS_PER_MS
+from market_data.calendar import NEW_YORK, NS_PER_MS
 
 TABLE = "historical_bars"
 TIMESTAMP_UNIT = "ms"  # epoch milliseconds UTC, in an int64 (SQL bigint)
@@ -37,6 +37,19 @@ BARS_SCHEMA = pa.schema(
         # The day file's ticker where it is not the symbol (a renamed stock's former
         # ticker, docs/corporate-actions.md); null otherwise.
         pa.field("file_ticker", pa.string()),
+    ]
+)
+
+# A bar as ``market_data.read`` returns it (docs/contracts.md §7): the stored columns a
+# backtest wants, the start as a New York timestamp, counts as 64-bit integers.
+READ_TIMESTAMP = pa.timestamp(TIMESTAMP_UNIT, tz=NEW_YORK.key)
+READ_SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("timestamp", READ_TIMESTAMP),
+        *((c, pa.float64()) for c in PRICE_COLUMNS),
+        ("volume", pa.float64()),
+        ("transactions", pa.int64()),
     ]
 )
 

@@ -24,6 +24,17 @@ from market_data.errors import ConfigurationError
 
 # Massive's minute-aggregate header, as its flat-file docs give it. Parse by name, not position.
 AGG_HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
+# How each column of a day file is read: the one place its types are written.
+RAW_COLUMN_TYPES: Mapping[str, pa.DataType] = {
+    "ticker": pa.string(),
+    "volume": pa.float64(),
+    "open": pa.float64(),
+    "close": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "window_start": pa.int64(),
+    "transactions": pa.int64(),
+}
 INDEX_HEADER = ("ticker", "open", "close", "high", "low", "window_start")
 
 AssetClass = Literal["index", "stock", "crypto", "forex"]

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from market_data import settings
 from market_data.calendar import today_in_new_york
-from market_data.datasets import DATASETS
+from market_data.datasets import DATASETS, RAW_COLUMN_TYPES
 from market_data.errors import LocalServerError
 from market_data.terminal import counting
 from market_data_local.demo_actions import DEMO_API_KEY
@@ -122,17 +122,6 @@ def ensure_demo_source(home: Path, bucket: str) -> str:
 
 # --- the REST server over the same files ------------------------------------------------------
 
-FILE_COLUMNS = {
-    "ticker": pa.string(),
-    "volume": pa.float64(),
-    "open": pa.float64(),
-    "close": pa.float64(),
-    "high": pa.float64(),
-    "low": pa.float64(),
-    "window_start": pa.int64(),
-    "transactions": pa.int64(),
-}
-
 
 def _dataset_of(ticker: str) -> str | None:
     if ticker.startswith("I:"):
@@ -154,7 +143,9 @@ def day_file_bars(root: Path) -> BarSource:
     def read(path: Path) -> pa.Table | None:
         if not path.exists():
             return None
-        options = pa_csv.ConvertOptions(column_types=FILE_COLUMNS, strings_can_be_null=False)
+        options = pa_csv.ConvertOptions(
+            column_types=dict(RAW_COLUMN_TYPES), strings_can_be_null=False
+        )
         return pa_csv.read_csv(path, convert_options=options)
 
     def source(ticker: str, day: date) -> list[dict]:

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from market_data import settings
-from market_data.calendar import NEW_YORK, Session, day_window, utc_day_window
+from market_data.bar_schema import READ_SCHEMA, READ_TIMESTAMP
+from market_data.calendar import Session, day_window, utc_day_window
 from market_data.corporate_actions.adjust import ADJUSTMENTS, Adjustment
 from market_data.datasets import InvalidSymbolError, is_pair, normalize_symbol
 from market_data.errors import ConfigurationError
@@ -59,19 +60,8 @@ BUCKET_MS: dict[str, int] = {
 TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 ADJUSTS: tuple[str, ...] = get_args(Adjust)
 
-TIMESTAMP = pa.timestamp("ms", tz=NEW_YORK.key)
-BAR_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("timestamp", TIMESTAMP),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.float64()),
-        ("transactions", pa.int64()),
-    ]
-)
+TIMESTAMP = READ_TIMESTAMP
+BAR_SCHEMA = READ_SCHEMA  # the columns of every read, said once in bar_schema.py
 OPTION_COLUMNS = [
     ("expiration", pa.date32()),
     ("right", pa.string()),

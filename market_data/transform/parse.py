@@ -24,24 +24,13 @@ import pyarrow.csv as pa_csv
 
 from market_data.bar_schema import BARS_SCHEMA, PRICE_COLUMNS, timestamps_from_ns
 from market_data.calendar import DayWindow
-from market_data.datasets import NO_RENAMES, Dataset, Renames
+from market_data.datasets import NO_RENAMES, RAW_COLUMN_TYPES, Dataset, Renames
 from market_data.errors import DayDataError
 from market_data.transform.scan import OutOfOrder, ScannedLines, Unreadable, scan_lines
 from market_data.transform.scanned_lines import load_scanned_lines
 from market_data.transform.validate import SOURCE_START, RowChecks, check_rows
 
 BLOCK_BYTES = 4 * 1024 * 1024
-
-_COLUMN_TYPES = {
-    "ticker": pa.string(),
-    "volume": pa.float64(),
-    "open": pa.float64(),
-    "close": pa.float64(),
-    "high": pa.float64(),
-    "low": pa.float64(),
-    "window_start": pa.int64(),
-    "transactions": pa.int64(),
-}
 
 
 class DayFileError(DayDataError):
@@ -153,7 +142,7 @@ def parse_day_file(
         return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
 
     convert_options = pa_csv.ConvertOptions(
-        column_types={c: _COLUMN_TYPES[c] for c in dataset.header},
+        column_types={c: RAW_COLUMN_TYPES[c] for c in dataset.header},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
