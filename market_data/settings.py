@@ -144,6 +144,27 @@ def massive_s3_bucket() -> str:
     return get("MASSIVE_S3_BUCKET") or DEFAULT_S3_BUCKET
 
 
+def massive_s3_region() -> str:
+    return get("MASSIVE_S3_REGION") or DEFAULT_S3_REGION
+
+
+# -- Parquet bars on S3 (README "Environment"; docs/scaling-out.md) --------------------------
+
+
+def bars_uri() -> str | None:
+    """``MARKET_DATA_BARS_URI``: ``s3://bucket/prefix`` for the Parquet bars (None: home)."""
+    return get("MARKET_DATA_BARS_URI")
+
+
+def bars_s3_endpoint() -> str | None:
+    """``MARKET_DATA_BARS_S3_ENDPOINT``: another S3-compatible endpoint for the bars."""
+    return get("MARKET_DATA_BARS_S3_ENDPOINT")
+
+
+def aws_region() -> str | None:
+    return get("AWS_REGION")
+
+
 def massive_api_key() -> str | None:
     """``MASSIVE_API_KEY``: the REST API's key (no key: no REST path, no reference data)."""
     return get("MASSIVE_API_KEY")

@@ -35,7 +35,7 @@ from market_data.alerts.records import (
     stale_alerts,
 )
 from market_data.calendar import session, today_in_new_york
-from market_data.defs.resources import FlatFilesResource, WarehouseResource, env_or
+from market_data.defs.resources import FlatFilesResource, WarehouseResource, secret
 from market_data.supersession import published_rest_days, rest_sourced_days
 
 TICK_SECONDS = 30
@@ -66,12 +66,12 @@ class AlertChannelsResource(ConfigurableResource):
 
 def alert_channels_from_env() -> AlertChannelsResource:
     return AlertChannelsResource(
-        webhook_url=env_or("MARKET_DATA_ALERT_WEBHOOK_URL"),
-        slack_token=env_or("MARKET_DATA_ALERT_SLACK_TOKEN"),
-        slack_channel=env_or("MARKET_DATA_ALERT_SLACK_CHANNEL"),
-        smtp_url=env_or("MARKET_DATA_ALERT_SMTP_URL"),
-        email_to=env_or("MARKET_DATA_ALERT_EMAIL_TO"),
-        ui_url=env_or("MARKET_DATA_UI_URL", settings.DEFAULT_UI_URL),
+        webhook_url=secret("MARKET_DATA_ALERT_WEBHOOK_URL"),
+        slack_token=secret("MARKET_DATA_ALERT_SLACK_TOKEN"),
+        slack_channel=settings.alert_slack_channel(),
+        smtp_url=secret("MARKET_DATA_ALERT_SMTP_URL"),
+        email_to=",".join(settings.alert_email_to()) or None,
+        ui_url=settings.ui_url(),
     )
 
 

@@ -1,11 +1,12 @@
 """Dagster resources: one per outside system (the flat-file bucket, PostgreSQL, the REST
 API) plus the bar store.
 
-Configuration comes from the environment (``settings.py``). A variable that is set is
-passed as an ``EnvVar``, so the UI shows its name and never its value. Where the
+Configuration comes from ``settings.py``, the one reader of the environment. A secret
+(a password in a URL, a key, a token) is passed as an ``EnvVar`` (``secret``), so the UI
+shows its name and never its value; everything else is passed as its value. Where the
 database or the bucket is not configured, ``resources_from_env`` picks the embedded
 resource instead, which points at the local server a command started
-(``local/embedded.py``) and never starts one itself.
+(``market_data/embedded.py``) and never starts one itself.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ _schema_lock = threading.Lock()
 _schema_applied: set[str] = set()
 
 
-def env_or(name: str, default: Any = None) -> Any:
-    """An ``EnvVar`` for a variable that is set, else ``default``."""
-    return EnvVar(name) if settings.is_set(name) else default
+def secret(name: str) -> Any:
+    """An ``EnvVar`` for a secret variable that is set (the UI shows its name), else None."""
+    return EnvVar(name) if settings.is_set(name) else None
 
 
 class FlatFilesResource(ConfigurableResource):
@@ -217,16 +218,15 @@ def direct_warehouse() -> WarehouseResource:
 
 def flat_files_from_env() -> FlatFilesResource:
     """Massive's bucket (or another endpoint), or the embedded demo source."""
-    bucket = env_or("MASSIVE_S3_BUCKET", settings.DEFAULT_S3_BUCKET)
-    region = env_or("MASSIVE_S3_REGION", settings.DEFAULT_S3_REGION)
+    bucket, region = settings.massive_s3_bucket(), settings.massive_s3_region()
     if wants_source():
         return EmbeddedFlatFilesResource(bucket=bucket, region=region)
     return FlatFilesResource(
-        endpoint_url=env_or("MASSIVE_S3_ENDPOINT"),
+        endpoint_url=settings.massive_s3_endpoint(),
         bucket=bucket,
         region=region,
-        access_key=env_or("MASSIVE_AWS_ACCESS_KEY"),
-        secret_key=env_or("MASSIVE_AWS_SECRET_KEY"),
+        access_key=secret("MASSIVE_AWS_ACCESS_KEY"),
+        secret_key=secret("MASSIVE_AWS_SECRET_KEY"),
     )
 
 
@@ -238,8 +238,8 @@ def resources_from_env() -> dict[str, Any]:
         EmbeddedRestApiResource(window_days=settings.rest_window_days(), rate_limit_store=warehouse)
         if wants_rest()
         else RestApiResource(
-            base_url=env_or("MASSIVE_API_BASE_URL", settings.DEFAULT_API_BASE_URL),
-            api_key=env_or("MASSIVE_API_KEY"),
+            base_url=settings.massive_api_base_url(),
+            api_key=secret("MASSIVE_API_KEY"),
             requests_per_minute=settings.rest_requests_per_minute(),
             window_days=settings.rest_window_days(),
             rate_limit_store=warehouse,
@@ -250,11 +250,11 @@ def resources_from_env() -> dict[str, Any]:
         "warehouse": warehouse,
         "rest_api": rest_api,
         "bar_store": BarStoreResource(
-            uri=env_or("MARKET_DATA_BARS_URI"),
-            endpoint_url=env_or("MARKET_DATA_BARS_S3_ENDPOINT"),
-            region=env_or("AWS_REGION"),
-            access_key=env_or("AWS_ACCESS_KEY_ID"),
-            secret_key=env_or("AWS_SECRET_ACCESS_KEY"),
-            session_token=env_or("AWS_SESSION_TOKEN"),
+            uri=settings.bars_uri(),
+            endpoint_url=settings.bars_s3_endpoint(),
+            region=settings.aws_region(),
+            access_key=secret("AWS_ACCESS_KEY_ID"),
+            secret_key=secret("AWS_SECRET_ACCESS_KEY"),
+            session_token=secret("AWS_SESSION_TOKEN"),
         ),
     }
