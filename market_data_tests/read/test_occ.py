@@ -16,7 +16,7 @@ from market_data.read.occ import option_roots_of
         ("O:SPXW251121C06000000", "SPXW", "SPX", date(2025, 11, 21), "call", 6000.0),
         ("O:SPY251128P00655500", "SPY", "SPY", date(2025, 11, 28), "put", 655.5),
         ("O:AMC2260116C00002500", "AMC2", "AMC", date(2026, 1, 16), "call", 2.5),
-        ("O:BRKB261218P00480000", "BRKB", "BRKB", date(2026, 12, 18), "put", 480.0),
+        ("O:BRKB261218P00480000", "BRKB", "BRK.B", date(2026, 12, 18), "put", 480.0),
         ("O:F251219C00012000", "F", "F", date(2025, 12, 19), "call", 12.0),
         ("O:NDXP251231P21000000", "NDXP", "NDX", date(2025, 12, 31), "put", 21000.0),
         ("o:spxw251121c06000000", "SPXW", "SPX", date(2025, 11, 21), "call", 6000.0),
