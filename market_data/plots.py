@@ -391,6 +391,7 @@ def calendar_days(first: date, last: date) -> list[date]:
 
 
 SURFACE_PANEL = 260  # pixels per underlying
+SURFACE_TITLES = 24  # pixels for the panels' titles below the figure's
 SMILE_EXPIRATIONS = 4  # the nearest expirations drawn in the smile panel
 TERM_COLOURS = {"ATM": "#1f4e79", "25-delta put": "#b2182b", "25-delta call": "#1a9850"}
 
@@ -400,12 +401,13 @@ def option_surface_png(day: date, surfaces: Mapping[str, Sequence[ExpirySurface]
     expiry) and the smile (out-of-the-money IV by log-moneyness) of the nearest
     expirations, at the session's close of ``day``."""
     underlyings = list(surfaces) or ["(no underlying with options)"]
-    width, height = CHART_WIDTH, CHART_TOP + CHART_BOTTOM + SURFACE_PANEL * len(underlyings)
+    top = CHART_TOP + SURFACE_TITLES  # the panels have titles of their own
+    width, height = CHART_WIDTH, top + CHART_BOTTOM + SURFACE_PANEL * len(underlyings)
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     figure.subplots_adjust(
         left=70 / width,
         right=1 - 20 / width,
-        top=1 - CHART_TOP / height,
+        top=1 - top / height,
         bottom=CHART_BOTTOM / height,
         hspace=0.45,
         wspace=0.25,

@@ -12,14 +12,22 @@ from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
 from market_data.calendar import day_window, session
+from market_data.options.surface import ExpirySurface, Smile
 from market_data.plots import (
+    CHART_BOTTOM,
+    CHART_TOP,
+    CHART_WIDTH,
     HOLIDAY_COLOUR,
     HOLIDAY_HATCH_COLOUR,
+    SURFACE_PANEL,
+    SURFACE_TITLES,
+    TERM_COLOURS,
     WEEKEND_COLOUR,
     HeatmapLayout,
     calendar_days,
     coverage_colour,
     coverage_heatmap_png,
+    option_surface_png,
     price_chart_png,
     price_chart_size,
 )
@@ -120,3 +128,44 @@ def test_the_price_chart_has_a_panel_per_symbol_and_shades_the_session():
     assert any(close_to(tuple(float(v) for v in p), to_rgb("#dbe9f6")) for p in row)
     row = image[:, int(left + 14 * hour)]  # 14:00: after the early close
     assert not any(close_to(tuple(float(v) for v in p), to_rgb("#dbe9f6")) for p in row)
+
+
+def _surface(expiration: date, atm: float, days: float) -> ExpirySurface:
+    moneyness = np.linspace(-0.1, 0.1, 9)
+    return ExpirySurface(
+        root="SPY",
+        expiration=expiration,
+        t_years=days / 365,
+        forward=600.0,
+        forward_source="parity",
+        parity_spread=0.01,
+        parity_tolerance=0.05,
+        atm_iv=atm,
+        put25_iv=atm + 0.03,
+        call25_iv=atm + 0.01,
+        contracts=18,
+        near_money=4,
+        near_money_solved=4,
+        smile=Smile(moneyness, atm + 2 * moneyness**2),
+    )
+
+
+def test_the_option_surface_draws_each_underlyings_term_structure_and_smile():
+    surfaces = {
+        "SPY": [_surface(date(2025, 11, 21), 0.16, 2), _surface(date(2025, 12, 19), 0.18, 30)],
+        "QQQ": [],  # watched with options, but no IV: its panels say so
+    }
+    image = decode(option_surface_png(date(2025, 11, 19), surfaces))
+    height, width = image.shape[:2]
+    assert (width, height) == (
+        CHART_WIDTH,
+        CHART_TOP + SURFACE_TITLES + CHART_BOTTOM + 2 * SURFACE_PANEL,
+    )
+    # The ATM line's colour appears in the first underlying's term-structure panel only.
+    atm = to_rgb(TERM_COLOURS["ATM"])
+    top_left = image[CHART_TOP : CHART_TOP + SURFACE_PANEL, : width // 2, :3]
+    bottom_left = image[
+        height - CHART_BOTTOM - SURFACE_PANEL + 40 : height - CHART_BOTTOM, : width // 2, :3
+    ]
+    assert np.isclose(top_left, atm, atol=0.02).all(axis=-1).any()
+    assert not np.isclose(bottom_left, atm, atol=0.02).all(axis=-1).any()
