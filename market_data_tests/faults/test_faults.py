@@ -31,7 +31,7 @@ from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_local.generate import generate_source
 from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
-from market_data_tests.faults.s3_proxy import Fault, FaultyS3Proxy
+from market_data_tests.s3_fault_proxy import Fault, S3FaultProxy
 
 ASSETS = [*DATASET_ASSETS, historical_bars]
 DAY_A, DAY_B = date(2025, 11, 24), date(2025, 11, 25)
@@ -53,7 +53,7 @@ def world(db, database_url, s3_client, s3_endpoint, bucket, source, tmp_path, mo
     seed_bucket(s3_endpoint, bucket, source)
     for symbol in ("SPX", "SPY"):
         add_to_watchlist(db, symbol)
-    with FaultyS3Proxy(s3_endpoint) as proxy:
+    with S3FaultProxy(s3_endpoint) as proxy:
         resources = chain_resources(
             proxy.endpoint,
             bucket,
@@ -197,7 +197,7 @@ def test_a_reordered_header_is_read_by_name(world, report):
 
 def test_s3_403_names_the_object_and_changes_nothing(world, report):
     before = rows(world, DAY_B)
-    world["proxy"].inject(Fault(STOCKS_KEY_B, "forbidden", times=100))
+    world["proxy"].arm(Fault(STOCKS_KEY_B, "forbidden", times=100))
     assert_failed_cleanly(
         world,
         report,
@@ -213,7 +213,7 @@ def test_s3_403_names_the_object_and_changes_nothing(world, report):
 def test_s3_reset_mid_download_is_retried(world, report):
     before = rows(world, DAY_B)
     publish(world, _reorder(good_body(world)))  # a new ETag: the file must be fetched again
-    world["proxy"].inject(Fault(STOCKS_KEY_B, "reset", times=1, reset_after_bytes=2048))
+    world["proxy"].arm(Fault(STOCKS_KEY_B, "reset", times=1, reset_after_bytes=2048))
     assert run(world, DAY_B).success
     assert rows(world, DAY_B) == before
     assert not list(world["landing"].rglob("*.part"))
@@ -225,7 +225,7 @@ def test_s3_reset_mid_download_is_retried(world, report):
 def test_s3_resets_that_persist_leave_no_half_file(world, report):
     before = rows(world, DAY_B)
     publish(world, _reorder(good_body(world)))
-    world["proxy"].inject(Fault(STOCKS_KEY_B, "reset", times=3, reset_after_bytes=2048))
+    world["proxy"].arm(Fault(STOCKS_KEY_B, "reset", times=3, reset_after_bytes=2048))
     assert_failed_cleanly(
         world,
         report,

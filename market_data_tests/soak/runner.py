@@ -39,6 +39,7 @@ from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_local.rest_server import Fault as RestFault
+from market_data_tests.s3_fault_proxy import Fault as S3Fault
 from market_data_tests.soak import clock
 from market_data_tests.soak.checks import Check, dagster_check, leftovers_check, rows_check
 from market_data_tests.soak.plan import (
@@ -48,7 +49,6 @@ from market_data_tests.soak.plan import (
     PlannedFault,
     make_plan,
 )
-from market_data_tests.soak.proxy import ArmedFault
 from market_data_tests.soak.runs import RUNNING, WAITING, RunInfo, all_runs, counts
 from market_data_tests.soak.source import generate_files, version_path
 from market_data_tests.soak.world import World, log_tail
@@ -77,7 +77,7 @@ class FaultRecord:
     until: float | None = None  # a condition that lasts (disk full) ends here
     detail: str = ""
     runs: set[str] = field(default_factory=set)  # run ids it struck directly
-    armed: ArmedFault | None = None
+    armed: S3Fault | None = None
     rest_left: int = 0  # REST faults queued and not yet consumed
     armed_at: float = 0.0
     reruns: list[str] = field(default_factory=list)  # runs the operator launched again
@@ -232,8 +232,12 @@ class Soak:
         fault = record.planned
         if fault.kind.startswith("s3_") and hour == 11:
             key = DATASETS[fault.dataset].key(fault.target_day or day)
-            record.armed = ArmedFault(
-                fault.id, fault.kind.removeprefix("s3_"), key, fault.times, fault.seconds
+            record.armed = S3Fault(
+                key,
+                fault.kind.removeprefix("s3_"),
+                times=fault.times,
+                seconds=fault.seconds,
+                id=fault.id,
             )
             self.world.proxy.arm(record.armed)
         elif fault.kind == "disk_full" and hour == 11:

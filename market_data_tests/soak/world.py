@@ -126,9 +126,9 @@ class World:
         self.s3 = LocalS3Server(self.root / "s3")
         self.s3_endpoint = self.s3.start()
         self.s3_client().create_bucket(Bucket=BUCKET)
-        from market_data_tests.soak.proxy import SoakS3Proxy
+        from market_data_tests.s3_fault_proxy import S3FaultProxy
 
-        self.proxy = SoakS3Proxy(self.s3_endpoint).start()
+        self.proxy = S3FaultProxy(self.s3_endpoint).start()
         self.rest = LocalRestServer(
             API_KEY, lambda ticker, day: rest_results(self.source, ticker, day)
         )

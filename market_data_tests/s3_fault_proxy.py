@@ -1,7 +1,11 @@
-"""An HTTP proxy in front of the local S3 server that the soak's runs and sensors go through,
-striking with the faults the soak arms: a connection reset mid-download, 5xx answers, a
-slow answer. Each fault matches a day file's key and strikes its next ``times`` requests;
-every strike is recorded (when, which request), so the soak can tell what it hit.
+"""An HTTP proxy in front of the local S3-compatible server that strikes with armed faults.
+
+The fault suite and the soak both put it between the code and the server. Requests pass
+through unchanged unless an armed fault matches: ``forbidden`` answers 403 AccessDenied
+(any request), ``5xx`` answers 503 SlowDown and 500 InternalError in turn (GET and HEAD),
+``slow`` waits before answering (GET), and ``reset`` sends the headers and part of the body,
+then drops the connection (GET: a reset mid-download). A fault matches a day file's key
+and strikes its next ``times`` requests; each strike is recorded (when, which request).
 """
 
 from __future__ import annotations
@@ -13,26 +17,35 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+KINDS = ("forbidden", "5xx", "slow", "reset")
+
 
 @dataclass
-class ArmedFault:
-    id: int
-    kind: str  # "reset", "5xx", "slow"
+class Fault:
     key: str  # a day file's key: matches requests whose path contains it
-    times: int
-    seconds: float = 0.0
+    kind: str  # one of KINDS
+    times: int = 1
+    seconds: float = 0.0  # slow: how long it waits
+    reset_after_bytes: int | None = None  # reset: bytes sent before the drop (None: a third)
+    id: int = 0
     hits: list[tuple[float, str]] = field(default_factory=list)  # (time, "GET /bucket/key")
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}: one of {', '.join(KINDS)}")
 
     def matches(self, method: str, path: str) -> bool:
         if self.key not in path or len(self.hits) >= self.times:
             return False
-        return method == "GET" if self.kind in ("reset", "slow") else method in ("GET", "HEAD")
+        if self.kind == "forbidden":
+            return True
+        return method in ("GET", "HEAD") if self.kind == "5xx" else method == "GET"
 
 
-class SoakS3Proxy:
+class S3FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
-        self.faults: list[ArmedFault] = []
+        self.faults: list[Fault] = []
         self.lock = threading.Lock()
         self.requests = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -43,11 +56,12 @@ class SoakS3Proxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def arm(self, fault: ArmedFault) -> None:
+    def arm(self, fault: Fault) -> Fault:
         with self.lock:
             self.faults.append(fault)
+        return fault
 
-    def _take(self, method: str, path: str) -> ArmedFault | None:
+    def _take(self, method: str, path: str) -> Fault | None:
         with self.lock:
             self.requests += 1
             for fault in self.faults:
@@ -65,10 +79,10 @@ class SoakS3Proxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def _error(self, status: int, code: str) -> None:
+            def _error(self, status: int, code: str, message: str) -> None:
                 payload = (
                     f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-                    f"<Message>{code}</Message></Error>"
+                    f"<Message>{message}</Message></Error>"
                 ).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/xml")
@@ -81,11 +95,14 @@ class SoakS3Proxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 fault = proxy._take(self.command, self.path)
+                if fault and fault.kind == "forbidden":
+                    self._error(403, "AccessDenied", "Access Denied")
+                    return
                 if fault and fault.kind == "5xx":
                     status, code = (
                         (503, "SlowDown") if len(fault.hits) % 2 else (500, "InternalError")
                     )
-                    self._error(status, code)
+                    self._error(status, code, code)
                     return
                 if fault and fault.kind == "slow":
                     time.sleep(fault.seconds)
@@ -113,7 +130,8 @@ class SoakS3Proxy:
                 if head:
                     return
                 if fault and fault.kind == "reset":
-                    self.wfile.write(data[: max(1, len(data) // 3)])
+                    sent = fault.reset_after_bytes or max(1, len(data) // 3)
+                    self.wfile.write(data[:sent])
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -124,10 +142,16 @@ class SoakS3Proxy:
 
         return Handler
 
-    def start(self) -> SoakS3Proxy:
+    def start(self) -> S3FaultProxy:
         self.thread.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> S3FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
