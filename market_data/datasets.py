@@ -178,11 +178,12 @@ class OptionContracts:
     @staticmethod
     def _owners(underlyings: frozenset[str], renames: Renames) -> dict[str, str]:
         """The watchlist symbol each name a contract's root may map to belongs to: the
-        symbol, its dotless OCC form (BRKB), and that day's former ticker (FB for META)."""
+        ticker the symbol traded under that day (FB for META before its rename, not another
+        company's META) and its dotless OCC form (BRKB for BRK.B)."""
         owners = {}
         for symbol in underlyings:
-            for name in (symbol, renames.get(symbol, symbol)):
-                owners[name] = owners[name.replace(".", "")] = symbol
+            name = renames.get(symbol, symbol)
+            owners[name] = owners[name.replace(".", "")] = symbol
         return owners
 
     def line_prefixes(

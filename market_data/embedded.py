@@ -41,6 +41,20 @@ def wants_rest() -> bool:
     return settings.massive_api_key() is None and wants_source()
 
 
+def _unconfigured() -> str:
+    """The variables whose absence leaves an outside system to the embedded default."""
+    unset = [
+        name
+        for name, left in (
+            ("DATABASE_URL", wants_database()),
+            ("MASSIVE_AWS_ACCESS_KEY/MASSIVE_AWS_SECRET_KEY", wants_source()),
+            ("MASSIVE_API_KEY", wants_rest()),
+        )
+        if left
+    ]
+    return ", ".join(unset) or "nothing"
+
+
 def _local() -> ModuleType:
     """``market_data_local.embedded``, or a clear error saying what to set or install.
 
@@ -54,9 +68,8 @@ def _local() -> ModuleType:
         missing = str(error)
     if missing:
         raise ConfigurationError(
-            f"nothing is configured and the embedded default is not installed ({missing} "
-            "missing): set DATABASE_URL (and MASSIVE_AWS_ACCESS_KEY, MASSIVE_AWS_SECRET_KEY), "
-            f"or {INSTALL_HINT}"
+            f"not set: {_unconfigured()}, and the embedded default that stands in is not "
+            f"installed ({missing} missing): set them, or {INSTALL_HINT}"
         )
     return embedded
 

@@ -435,7 +435,7 @@ def option_surface_png(day: date, surfaces: Mapping[str, Sequence[ExpirySurface]
         term.set_title(f"{underlying}: term structure", fontsize=9, loc="left")
         term.set_xlabel("days to settlement", fontsize=LABEL_SIZE)
         term.set_ylabel("IV %", fontsize=LABEL_SIZE)
-        for expiry in expiries[:SMILE_EXPIRATIONS]:
+        for expiry in [e for e in expiries if e.smile.iv.size][:SMILE_EXPIRATIONS]:
             order = np.argsort(expiry.smile.log_moneyness)
             smile.plot(
                 expiry.smile.log_moneyness[order],

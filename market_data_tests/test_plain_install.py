@@ -115,4 +115,4 @@ def test_without_a_database_a_plain_install_says_what_to_set_or_install(plain_ve
         env={"MARKET_DATA_HOME": str(tmp_path)},
     )
     assert read.returncode != 0
-    assert "set DATABASE_URL" in read.stderr and "market-data[local]" in read.stderr
+    assert "not set: DATABASE_URL" in read.stderr and "market-data[local]" in read.stderr

@@ -59,13 +59,15 @@ def read_new_records(
 
 
 def check_problems(evaluation: AssetCheckEvaluation) -> list[str]:
-    """What a failed evaluation says is wrong, one line each: ``missing_bars``' missing
-    minutes per symbol, a day that was not loaded, or any other check's non-zero counts."""
+    """What a failed evaluation says is wrong, one line each: its list of problems
+    (``missing_bars``' missing minutes per symbol in ``missing``, another check's in
+    ``problems``), a day that was not loaded, or failing those its non-zero counts."""
     metadata = {k: v.value for k, v in evaluation.metadata.items()}
     lines: list[str] = []
-    missing = metadata.get("missing")
-    if isinstance(missing, str) and missing != "none":
-        lines += [line.removeprefix("- ").strip() for line in missing.splitlines()]
+    for entry in ("missing", "problems"):
+        listed = metadata.get(entry)
+        if isinstance(listed, str) and listed != "none":
+            lines += [line.removeprefix("- ").strip() for line in listed.splitlines()]
     if metadata.get("not_loaded"):
         lines.append(f"not loaded: {metadata['not_loaded']}")
     if not lines:

@@ -49,6 +49,24 @@ def days_without_bars(conn: psycopg.Connection, symbol: str, days: list[date]) -
     return [d for d in days if d not in held]
 
 
+def stretches(days: list[date]) -> list[list[date]]:
+    """``days`` (sorted) cut wherever a session day not among them lies between two of them,
+    so that a range run over each stretch loads no day that did not need it."""
+    runs: list[list[date]] = []
+    for day in days:
+        previous = runs[-1][-1] if runs else None
+        between = (
+            (previous + timedelta(days=n) for n in range(1, (day - previous).days))
+            if previous
+            else ()
+        )
+        if runs and not any(is_session(d) for d in between):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
 def days_to_reload(
     conn: psycopg.Connection, history: TickerHistory, loaded: Iterable[date]
 ) -> dict[str, list[date]]:

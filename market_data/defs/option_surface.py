@@ -103,7 +103,7 @@ def parity_of(day: date, conn) -> Evaluation:
     ]
     metadata = {
         "expirations_checked": sum(r[3] is not None for r in rows),
-        "parity_broken": MetadataValue.md("\n".join(f"- {b}" for b in broken) or "none"),
+        "problems": MetadataValue.md("\n".join(f"- {b}" for b in broken) or "none"),
     }
     return not broken, AssetCheckSeverity.WARN, metadata
 
@@ -118,7 +118,7 @@ def iv_coverage_of(day: date, conn) -> Evaluation:
     ]
     metadata = {
         "expirations_checked": sum(bool(r[3]) for r in rows),
-        "short": MetadataValue.md("\n".join(f"- {s}" for s in short) or "none"),
+        "problems": MetadataValue.md("\n".join(f"- {s}" for s in short) or "none"),
     }
     return not short, AssetCheckSeverity.WARN, metadata
 

@@ -15,7 +15,7 @@ from dagster import (
 
 from market_data import settings
 from market_data.calendar import UTC, parse_day, today_in_new_york
-from market_data.corporate_actions.reload import days_to_reload
+from market_data.corporate_actions.reload import days_to_reload, stretches
 from market_data.corporate_actions.store import ticker_history
 from market_data.datasets import is_pair
 from market_data.defs.corporate_actions import corporate_actions_job, rest_configured
@@ -138,14 +138,16 @@ def renamed_stock_reload(context: SensorEvaluationContext, warehouse: WarehouseR
     if not due:
         return SkipReason("no loaded day lacks a renamed stock's bars of its former ticker")
     requests = []
-    for symbol, days in sorted(due.items()):
-        former = sorted({history.ticker_on(symbol, d) for d in days})
-        request = range_run_request(
-            days[0],
-            days[-1],
-            f"{symbol} traded as {', '.join(former)}: days loaded before that was known",
-            run_key=f"renamed:{symbol}:{days[0]}:{days[-1]}:{len(days)}",
-            job_name=historical_bars_job.name,
-        )
-        requests.append(request.with_replaced_attrs(tags={**request.tags, SYMBOLS_TAG: symbol}))
+    for symbol, missing in sorted(due.items()):
+        for days in stretches(missing):  # only the days that need it, one run per stretch
+            former = sorted({history.ticker_on(symbol, d) for d in days})
+            request = range_run_request(
+                days[0],
+                days[-1],
+                f"{symbol} traded as {', '.join(former)}: days loaded before that was known",
+                run_key=f"renamed:{symbol}:{days[0]}:{days[-1]}",
+                job_name=historical_bars_job.name,
+            )
+            tags = {**request.tags, SYMBOLS_TAG: symbol}
+            requests.append(request.with_replaced_attrs(tags=tags))
     return requests

@@ -123,7 +123,8 @@ def expiry_surface(
     moneyness = np.log(strike / f)
     out_of_money = np.where(is_call, strike >= f, strike < f)
     smile_iv = np.where(out_of_money, iv, np.nan)
-    d1 = -moneyness / (iv * np.sqrt(t_years)) + iv * np.sqrt(t_years) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # no IV: NaN deltas, left out
+        d1 = -moneyness / (iv * np.sqrt(t_years)) + iv * np.sqrt(t_years) / 2
     delta = np.where(is_call, ndtr(d1), ndtr(d1) - 1)
     near = np.abs(strike / f - 1) <= NEAR_MONEY
     return ExpirySurface(

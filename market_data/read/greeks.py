@@ -129,6 +129,13 @@ def option_greeks_arrow(
     """
     wanted = option_filter(expiration, right, strike)
     risk_free = _rate(rate)
+    if timeframe == "1d" and session != "regular":
+        # A daily bar is priced at the regular close, where its close and the underlying's
+        # were set; an after-hours close would be priced with the wrong time and price.
+        raise BadReadRequest(
+            f"daily greeks are computed at the regular session's close: use "
+            f"session='regular' with timeframe='1d', not session={session!r}"
+        )
     with connect(database_url_for_reads(database_url), "market-data read") as conn:
         return _greeks_table(conn, underlying, start, end, wanted, timeframe, session, risk_free)
 

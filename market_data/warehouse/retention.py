@@ -38,6 +38,7 @@ PRUNED_ASSETS = (
     "historical_bars",
     "historical_bars_utc",
     "daily_bars",
+    "option_surface",
 )
 
 

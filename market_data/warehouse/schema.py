@@ -7,7 +7,7 @@ an advisory lock, so concurrent runs starting on a fresh database do not race.
 from __future__ import annotations
 
 import hashlib
-import sys
+import importlib.metadata
 from pathlib import Path
 
 import psycopg
@@ -17,9 +17,19 @@ from market_data.errors import ConfigurationError
 
 def _sql_dir() -> Path:
     """``sql/`` beside the package in a checkout (an editable install), else where a plain
-    install puts it (``share/market-data/sql`` under the environment's prefix)."""
+    install put it (``share/market-data/sql``, under whichever prefix: a venv, ``--user``,
+    ``--prefix``), as the distribution's own file list says."""
     checkout = Path(__file__).resolve().parents[2] / "sql"
-    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "market-data" / "sql"
+    if checkout.is_dir():
+        return checkout
+    try:
+        files = importlib.metadata.files("market-data") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name.endswith(".sql") and "share/market-data/sql" in file.as_posix():
+            return Path(str(file.locate())).resolve().parent
+    return checkout  # not installed: migration_files says none were found there
 
 
 SQL_DIR = _sql_dir()

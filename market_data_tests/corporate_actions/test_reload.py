@@ -58,3 +58,12 @@ def test_a_stock_never_renamed_asks_for_nothing(db, database_url):
         AssetMaterialization("historical_bars", partition="2025-11-12")
     )
     assert isinstance(evaluate(instance, database_url), SkipReason)
+
+
+def test_missing_days_are_asked_for_in_stretches_that_skip_no_loaded_session():
+    from market_data.corporate_actions.reload import stretches
+
+    days = [date(2025, 11, 10), date(2025, 11, 11), date(2025, 11, 13), date(2025, 11, 14)]
+    days += [date(2025, 11, 17)]  # after a weekend: the same stretch as the Friday
+    assert stretches(days) == [days[:2], days[2:]]
+    assert stretches([]) == []

@@ -92,7 +92,7 @@ def test_a_broken_parity_and_prices_below_intrinsic_warn(url, db):
     )
     assert run(url).success
     passed, _, metadata = parity_of(DAY, db)
-    assert not passed and "SPY SPY 2025-11-21: forwards 0.4" in metadata["parity_broken"].value
+    assert not passed and "SPY SPY 2025-11-21: forwards 0.4" in metadata["problems"].value
     # Every price of the close above its no-arbitrage bound: no IV at all.
     db.execute(
         "UPDATE historical_bars SET close = 1000 WHERE symbol LIKE 'O:SPY251121%%'"
@@ -104,7 +104,12 @@ def test_a_broken_parity_and_prices_below_intrinsic_warn(url, db):
     assert not checks["option_iv_coverage"].passed
     assert checks["option_iv_coverage"].severity.value == "WARN"
     passed, _, metadata = iv_coverage_of(DAY, db)
-    assert not passed and "near the money have an IV" in metadata["short"].value
+    assert not passed and "near the money have an IV" in metadata["problems"].value
+    # What an alert says of it: the expiration and how many of its contracts have no IV.
+    from market_data.alerts.records import check_problems
+
+    listed = metadata["problems"].value.removeprefix("- ")
+    assert check_problems(checks["option_iv_coverage"]) == [listed]
 
 
 def test_a_weekend_keeps_no_surface(url, db):

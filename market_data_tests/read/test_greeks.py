@@ -144,6 +144,8 @@ def test_wrong_calls_are_one_clear_value_error(url):
         option_greeks("QQQ", DAY, DAY, database_url=url)
     with pytest.raises(ValueError, match="right must be 'call' or 'put'"):
         option_greeks("SPY", DAY, DAY, right="straddle", database_url=url)
+    with pytest.raises(ValueError, match="daily greeks are computed at the regular session"):
+        option_greeks("SPY", DAY, DAY, timeframe="1d", database_url=url)
     with pytest.raises(ValueError, match="rate must be"):
         option_greeks("SPY", DAY, DAY, rate=4.0, database_url=url)
     with pytest.raises(ValueError, match="had ended by"):
@@ -199,3 +201,21 @@ def test_the_command_line_writes_greeks_and_chains(url, monkeypatch, capsys, tmp
     assert len(chain) == 2 * 2 * len(STRIKES) + 1 and chain["iv"].notna().mean() > 0.9
     assert main(["chain", "--underlying", "QQQ", "--at", "2025-11-19T15:30"]) == 2
     assert "no option bars are stored for QQQ" in capsys.readouterr().err
+
+
+def test_daily_bars_are_priced_at_the_regular_close(url):
+    g = option_greeks(
+        "SPY",
+        DAY,
+        DAY,
+        expiration=FRIDAY,
+        timeframe="1d",
+        session="regular",
+        rate=RATE,
+        database_url=url,
+    )
+    assert len(g) == 2 * len(STRIKES) + 1  # every contract once, the lonely one included
+    close = datetime.combine(DAY, time(16), tzinfo=NEW_YORK).timestamp() * 1000
+    np.testing.assert_allclose(g["t_years"], (settle_ms(FRIDAY) - close) / 60_000 / 525_600)
+    # The day's last regular minute, 15:59, gives the underlying's price.
+    np.testing.assert_allclose(g["underlying_price"], spot_at(int(close) - 60_000), rtol=1e-12)
