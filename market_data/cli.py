@@ -284,7 +284,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from market_data.verify import print_report
+    from market_data.reports.verify import print_report
 
     if args.adjusted:
         return _verify_adjusted(args)
@@ -294,9 +294,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _verify_adjusted(args: argparse.Namespace) -> int:
     """Our split-adjusted minutes against Massive's ``adjusted=true`` ones."""
-    from market_data.corporate_actions.against_massive import compare_adjusted
+    from market_data.reports.against_massive import compare_adjusted
+    from market_data.reports.verify import print_adjusted_comparison
     from market_data.sources.rest import RestAggregates
-    from market_data.verify import print_adjusted_comparison
 
     api_key = settings.massive_api_key()
     if not api_key:
@@ -317,7 +317,7 @@ def _verify_adjusted(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from market_data.embedded import demo_days
-    from market_data.verify import print_row_counts
+    from market_data.reports.verify import print_row_counts
     from market_data.warehouse.watchlist import add_to_watchlist
 
     with _warehouse().connection() as conn:

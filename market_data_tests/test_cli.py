@@ -15,7 +15,7 @@ from matplotlib.image import imread
 
 from market_data.calendar import day_window, today_in_new_york
 from market_data.datasets import DATASETS
-from market_data.plots import HeatmapLayout
+from market_data.reports.plots import HeatmapLayout
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
@@ -172,8 +172,9 @@ def test_bad_input_is_one_clear_line(cli_env):
         cli_env, "backfill", "--symbols", "SPX", "--start", "2025-12-01", "--end", "2025-12-01"
     )
     assert missing.returncode == 1
-    assert "indices_day_file: market_data.pipeline.FileNotPublished: indices 2025-12-01" in (
-        missing.stderr
+    assert (
+        "indices_day_file: market_data.transform.landing.FileNotPublished: indices 2025-12-01"
+        in (missing.stderr)
     )
 
 

@@ -40,8 +40,13 @@ from market_data.defs.resources import (
 )
 from market_data.defs.run_symbols import run_symbols
 from market_data.pipeline import build_bars, land_day_file, load_bars
-from market_data.plots import calendar_days, coverage_heatmap_png, png_markdown, price_chart_png
-from market_data.quality import coverage_shares, day_closes
+from market_data.reports.plots import (
+    calendar_days,
+    coverage_heatmap_png,
+    png_markdown,
+    price_chart_png,
+)
+from market_data.reports.quality import coverage_shares, day_closes
 from market_data.run_tags import FETCH_TAG
 from market_data.warehouse.load import LoadResult
 
@@ -163,7 +168,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             return skipped(context, dataset)
         store = bar_store.store()
         landing_root = flat_files.landing_root()
-        policy, rest_client = rest_api.policy(), rest_api.client()
+        rest_client = rest_api.client()
         outcomes = for_each_day(
             context,
             f"{dataset.name} bars",
@@ -173,7 +178,6 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
                 landing_root,
                 underlyings,
                 store,
-                policy,
                 rest_client,
                 renames=plan.renames(day),
             ),

@@ -23,7 +23,7 @@ from market_data.calendar import DayWindow, parse_day, session
 from market_data.datasets import DATASETS
 from market_data.defs.partitions import daily_partitions
 from market_data.defs.resources import BarStoreResource, WarehouseResource
-from market_data.quality import bar_sanity, session_coverage
+from market_data.reports.quality import bar_sanity, session_coverage
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
 CHECKED_ASSET = AssetKey("historical_bars")

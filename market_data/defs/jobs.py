@@ -15,12 +15,12 @@ from dagster import (
 
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.datasets import DATASETS
+from market_data.day_files import prune_day_files
 from market_data.defs.resources import BarStoreResource, FlatFilesResource, WarehouseResource
 from market_data.errors import ConfigurationError
 from market_data.warehouse.retention import (
     forget_pruned_partitions,
     prune_bars,
-    prune_day_files,
 )
 
 historical_bars_job = define_asset_job(

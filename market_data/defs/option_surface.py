@@ -26,7 +26,7 @@ from market_data.defs.partitions import backfill_policy, daily_partitions
 from market_data.defs.resources import WarehouseResource
 from market_data.option_surface import DaySurface, build_day_surface
 from market_data.options.surface import NEAR_MONEY, PARITY_TICKS
-from market_data.plots import option_surface_png, png_markdown
+from market_data.reports.plots import option_surface_png, png_markdown
 from market_data.warehouse.watchlist import read_watchlist
 
 # Below this share of near-the-money contracts with an implied volatility, prices are

@@ -27,7 +27,7 @@ from market_data.datasets import UTC_DATASETS
 from market_data.defs.checks import Evaluation, bar_sanity_of, failed_run_evaluations, per_day
 from market_data.defs.partitions import utc_daily_partitions
 from market_data.defs.resources import BarStoreResource, WarehouseResource
-from market_data.quality import minute_coverage, pair_minutes
+from market_data.reports.quality import minute_coverage, pair_minutes
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
 CHECKED_ASSET = AssetKey("historical_bars_utc")

@@ -29,9 +29,9 @@ from market_data.embedded import (
     wants_rest,
     wants_source,
 )
-from market_data.pipeline import RestPolicy
 from market_data.sources.rest import RestAggregates
 from market_data.transform.bar_store import BarStore
+from market_data.transform.landing import RestPolicy
 from market_data.warehouse.db import connect
 from market_data.warehouse.rate_limit import SharedRateLimiter
 from market_data.warehouse.schema import apply_schema

@@ -26,8 +26,6 @@ from market_data.bar_schema import CANDIDATE_SCHEMA
 from market_data.calendar import DayWindow
 from market_data.datasets import NO_RENAMES, Dataset, OptionContracts, Renames
 from market_data.errors import ConfigurationError, SourceError
-from market_data.transform.parse import ParsedDay, empty_bars, finalize_bars
-from market_data.transform.validate import RowChecks
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 PAGE_LIMIT = 50_000
@@ -235,11 +233,10 @@ def fetch_rest_day(
     day: date,
     underlyings: frozenset[str],
     renames: Renames = NO_RENAMES,
-) -> ParsedDay:
-    """One dataset's day from REST for the underlyings, checked like a flat file's rows; a
-    renamed symbol is asked for under the ticker it had that day."""
-    started = time.perf_counter()
-    tables = []
+) -> pa.Table:
+    """One dataset's day from REST for the underlyings, as candidate bars (not checked yet);
+    a renamed symbol is asked for under the ticker it had that day."""
+    tables = [CANDIDATE_SCHEMA.empty_table()]
     if isinstance(dataset.tickers, OptionContracts):
         raise ConfigurationError(f"{dataset.name}: the REST path serves no option contracts")
     for symbol in sorted(underlyings):
@@ -254,10 +251,4 @@ def fetch_rest_day(
         )
         former = ticker if symbol in renames else None
         tables.append(rest_bars_table(results, symbol, symbol, what, former))
-    if not tables or not sum(t.num_rows for t in tables):
-        return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
-    parsed = finalize_bars(
-        pa.concat_tables(tables), dataset.window(day), RowChecks(), f"REST {dataset.name} {day}"
-    )
-    parsed.seconds = time.perf_counter() - started
-    return parsed
+    return pa.concat_tables(tables)

@@ -24,8 +24,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from market_data.bar_schema import BARS_SCHEMA
+from market_data.day_files import FilesRemoved, prune_day_files
 from market_data.errors import ConfigurationError, DayDataError
-from market_data.warehouse.retention import PruneResult, prune_day_files
 
 _UNDERLYINGS_KEY = b"market_data.underlyings"
 _SOURCE_KEY = b"market_data.source"
@@ -137,7 +137,7 @@ class BarStore:
             source="rest" if metadata.get(_SOURCE_KEY) == b"rest" else "flat_file",
         )
 
-    def prune(self, cutoff: date) -> PruneResult:
+    def prune(self, cutoff: date) -> FilesRemoved:
         """Remove the days (bars and quarantine) before ``cutoff``, for retention."""
         return prune_day_files(self._root_key(), cutoff, self.filesystem)
 

@@ -117,17 +117,26 @@ def _to_bars(
     return pa.table(columns)
 
 
-def parse_day_file(
+@dataclass
+class CandidateBars:
+    """A day's rows of the watched underlyings from one source (a day file or REST), before
+    the row checks: what the landing step hands to ``finalize_candidates``."""
+
+    rows: pa.Table | None  # None when the source holds no row of the underlyings
+    rows_read: int = 0  # every row the source held
+    scanned_in_download: bool = False  # the download's scan kept the lines: file not read
+    seconds: float = 0.0
+
+
+def read_candidates(
     path: Path,
     dataset: Dataset,
-    window: DayWindow,
     underlyings: frozenset[str],
     label: str | None = None,
-    checks: RowChecks | None = None,
     renames: Renames = NO_RENAMES,
-) -> ParsedDay:
-    """Stream ``path`` and keep the bars of ``underlyings`` that pass the row checks; a
-    renamed symbol's bars are its former ticker's rows (``renames``), stored under it."""
+) -> CandidateBars:
+    """Stream ``path`` and keep the rows of ``underlyings``; a renamed symbol's rows are its
+    former ticker's (``renames``), kept under it."""
     started = time.perf_counter()
     label = label or str(path)
     # What the download's scan kept, if it did (``scanned_lines.py``): the file is not opened.
@@ -139,7 +148,7 @@ def parse_day_file(
         columns = read_header(path, label)
     check_header(columns, dataset, label)
     if not underlyings:
-        return ParsedDay(bars=empty_bars(), seconds=time.perf_counter() - started)
+        return CandidateBars(rows=None, seconds=time.perf_counter() - started)
 
     convert_options = pa_csv.ConvertOptions(
         column_types={c: RAW_COLUMN_TYPES[c] for c in dataset.header},
@@ -157,18 +166,43 @@ def parse_day_file(
         )
     except OutOfOrder:
         pieces, rows_read = _stream(path, dataset, underlyings, renames, convert_options, label)
-    if not pieces:
-        return ParsedDay(
-            bars=empty_bars(),
-            rows_read=rows_read,
-            seconds=time.perf_counter() - started,
-            scanned_in_download=saved is not None,
-        )
-    parsed = finalize_bars(pa.concat_tables(pieces), window, checks or RowChecks(), label)
-    parsed.rows_read = rows_read
-    parsed.scanned_in_download = saved is not None
-    parsed.seconds = time.perf_counter() - started
+    return CandidateBars(
+        rows=pa.concat_tables(pieces) if pieces else None,
+        rows_read=rows_read,
+        scanned_in_download=saved is not None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def finalize_candidates(
+    candidates: CandidateBars, window: DayWindow, label: str, checks: RowChecks | None = None
+) -> ParsedDay:
+    """The one way candidate rows become bars, whichever their source: row-checked within
+    the day's ``window`` and given the bars schema."""
+    started = time.perf_counter()
+    if candidates.rows is None or not candidates.rows.num_rows:
+        parsed = ParsedDay(bars=empty_bars())
+    else:
+        parsed = finalize_bars(candidates.rows, window, checks or RowChecks(), label)
+    parsed.rows_read = candidates.rows_read
+    parsed.scanned_in_download = candidates.scanned_in_download
+    parsed.seconds = candidates.seconds + time.perf_counter() - started
     return parsed
+
+
+def parse_day_file(
+    path: Path,
+    dataset: Dataset,
+    window: DayWindow,
+    underlyings: frozenset[str],
+    label: str | None = None,
+    checks: RowChecks | None = None,
+    renames: Renames = NO_RENAMES,
+) -> ParsedDay:
+    """A day file's bars of ``underlyings`` that pass the row checks, in one call."""
+    label = label or str(path)
+    candidates = read_candidates(path, dataset, underlyings, label, renames)
+    return finalize_candidates(candidates, window, label, checks)
 
 
 def _scan_file(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:

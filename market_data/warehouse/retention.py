@@ -11,11 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
-import pyarrow.fs as pafs
 from psycopg import sql
 
 from market_data.calendar import NEW_YORK
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 _BOUNDS = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
-_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.")
 MS_PER_UTC_DAY = 86_400_000
 _DAY_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -46,8 +43,6 @@ PRUNED_ASSETS = (
 class PruneResult:
     partitions_dropped: list[str] = field(default_factory=list)
     rows_deleted: int = 0
-    files_removed: int = 0
-    bytes_freed: int = 0
     daily_rows_deleted: int = 0  # daily_bars, pruned with the minutes
 
 
@@ -92,32 +87,6 @@ def prune_bars(conn: psycopg.Connection, cutoff_ms: int) -> PruneResult:
         cutoff_day = datetime.fromtimestamp(cutoff_ms / 1000, NEW_YORK).date()
         conn.execute("DELETE FROM rest_stand_ins WHERE day < %s", (cutoff_day,))
         prune_option_surface(conn, cutoff_day)
-    return result
-
-
-def prune_day_files(
-    root: Path | str, cutoff: date, filesystem: pafs.FileSystem | None = None
-) -> PruneResult:
-    """Remove files named ``YYYY-MM-DD.*`` (day files, manifests, Parquet) before ``cutoff``.
-
-    ``filesystem`` is local by default; the bar store passes its S3 one, ``root`` then being
-    ``bucket/prefix``.
-    """
-    filesystem = filesystem or pafs.LocalFileSystem()
-    if isinstance(filesystem, pafs.LocalFileSystem):
-        root = Path(root).absolute().as_posix()
-    selector = pafs.FileSelector(str(root), recursive=True, allow_not_found=True)
-    result = PruneResult()
-    for info in filesystem.get_file_info(selector):
-        match = _DAY_FILE.match(info.base_name)
-        if (
-            info.type == pafs.FileType.File
-            and match
-            and date.fromisoformat(match.group(1)) < cutoff
-        ):
-            filesystem.delete_file(info.path)
-            result.bytes_freed += info.size or 0
-            result.files_removed += 1
     return result
 
 

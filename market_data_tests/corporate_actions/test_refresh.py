@@ -15,7 +15,6 @@ from dagster import DagsterInstance, materialize
 
 from market_data.cli import main
 from market_data.corporate_actions import massive
-from market_data.corporate_actions.against_massive import compare_adjusted
 from market_data.corporate_actions.massive import refresh_splits
 from market_data.corporate_actions.model import MalformedReference
 from market_data.datasets import DATASETS
@@ -23,6 +22,7 @@ from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.corporate_actions import CORPORATE_ACTIONS
 from market_data.defs.resources import RestApiResource
 from market_data.read import bars
+from market_data.reports.against_massive import compare_adjusted
 from market_data.sources.rest import RestAggregates
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_local.demo_actions import DEMO_API_KEY, demo_file_ticker, demo_price_factor

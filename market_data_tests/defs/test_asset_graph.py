@@ -150,7 +150,7 @@ def test_a_missing_file_on_a_session_day_fails_and_loads_nothing(env, db, s3_cli
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert failure.step_key == "stocks_day_file"
     message = failure.event_specific_data.error.cause.message
-    assert message.startswith("market_data.pipeline.FileNotPublished: stocks 2025-11-26: ")
+    assert message.startswith("market_data.transform.landing.FileNotPublished: stocks 2025-11-26: ")
     assert "us_stocks_sip/minute_aggs_v1/2025/11/2025-11-26.csv.gz is not published" in message
     assert db.execute("SELECT count(*) FROM historical_bars").fetchone() == (0,)
 

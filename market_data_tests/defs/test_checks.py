@@ -87,7 +87,7 @@ def test_a_one_day_range_stores_its_checks_with_the_partition(resources):
 
 
 def test_bar_sanity_counts_broken_bars(db):
-    from market_data.quality import bar_sanity
+    from market_data.reports.quality import bar_sanity
     from market_data.warehouse.load import ensure_month_partitions
 
     window = day_window(GAP_DAY)

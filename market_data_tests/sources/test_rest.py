@@ -10,6 +10,7 @@ import pytest
 
 from market_data.datasets import DATASETS
 from market_data.sources.rest import RestAggregates, RestAuthError, RestError, fetch_rest_day
+from market_data.transform.parse import CandidateBars, finalize_candidates
 from market_data_local.rest_server import LocalRestServer
 
 DAY = date(2025, 11, 25)
@@ -110,8 +111,17 @@ def test_the_rate_limit_spaces_requests(server):
     assert time.monotonic() - started >= 0.3
 
 
+def rest_bars(dataset, rows):
+    """REST rows finalised as the pipeline does (``transform.parse.finalize_candidates``)."""
+    candidates = CandidateBars(rows=rows, rows_read=rows.num_rows)
+    return finalize_candidates(candidates, dataset.window(DAY), f"REST {dataset.name} {DAY}")
+
+
 def test_a_rest_day_becomes_bars(server):
-    stocks = fetch_rest_day(client(server), DATASETS["stocks"], DAY, frozenset({"SPY", "QQQ"}))
+    stocks = rest_bars(
+        DATASETS["stocks"],
+        fetch_rest_day(client(server), DATASETS["stocks"], DAY, frozenset({"SPY", "QQQ"})),
+    )
     assert stocks.rows_kept == 390
     first = stocks.bars.to_pylist()[0]
     assert first == {
@@ -127,7 +137,10 @@ def test_a_rest_day_becomes_bars(server):
         "transactions": 10,
         "file_ticker": None,
     }
-    indices = fetch_rest_day(client(server), DATASETS["indices"], DAY, frozenset({"SPX"}))
+    indices = rest_bars(
+        DATASETS["indices"],
+        fetch_rest_day(client(server), DATASETS["indices"], DAY, frozenset({"SPX"})),
+    )
     assert indices.bars.column("volume").null_count == 390
     assert all("adjusted" not in r for r in server.state.requests if "I:SPX" in r)
 

@@ -9,8 +9,9 @@ import pyarrow as pa
 from market_data.bar_schema import BARS_SCHEMA
 from market_data.calendar import day_window
 from market_data.datasets import DATASETS
+from market_data.day_files import prune_day_files
 from market_data.warehouse.load import DatasetBars, load_day
-from market_data.warehouse.retention import month_partitions, prune_bars, prune_day_files
+from market_data.warehouse.retention import month_partitions, prune_bars
 
 
 def one_bar_per_day(db, days: list[date]) -> None:

@@ -13,7 +13,7 @@ from matplotlib.image import imread
 
 from market_data.calendar import day_window, session
 from market_data.options.surface import ExpirySurface, Smile
-from market_data.plots import (
+from market_data.reports.plots import (
     CHART_BOTTOM,
     CHART_TOP,
     CHART_WIDTH,

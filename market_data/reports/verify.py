@@ -9,9 +9,9 @@ import psycopg
 
 from market_data import settings
 from market_data.calendar import is_session
-from market_data.corporate_actions.against_massive import AdjustedComparison
-from market_data.plots import calendar_days, write_coverage_heatmap
-from market_data.quality import DayCoverage, session_coverage
+from market_data.reports.against_massive import AdjustedComparison
+from market_data.reports.plots import calendar_days, write_coverage_heatmap
+from market_data.reports.quality import DayCoverage, session_coverage
 from market_data.terminal import console, table
 
 # The existing deployments' verification query, unchanged.
