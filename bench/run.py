@@ -202,7 +202,8 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
     from market_data.defs.resources import (
         BarStoreResource,
         FlatFilesResource,
-        RestApiResource,
+        PipelineSettingsResource,
+    RestApiResource,
         WarehouseResource,
     )
     from market_data.warehouse.db import connect
@@ -223,6 +224,7 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
         "warehouse": WarehouseResource(database_url=url),
         "bar_store": BarStoreResource(root=str(work / "e2e-bars")),
         "rest_api": RestApiResource(),
+        "pipeline_settings": PipelineSettingsResource(),
     }
     started = time.perf_counter()
     result = materialize(

@@ -2,7 +2,7 @@
 
 from dagster import Definitions
 
-from market_data.defs.alert_sensors import ALERT_SENSORS, alert_channels_from_env
+from market_data.defs.alert_sensors import ALERT_SENSORS, alert_channels_from_settings
 from market_data.defs.assets import (
     DATASET_ASSETS,
     UTC_DATASET_ASSETS,
@@ -26,13 +26,17 @@ from market_data.defs.jobs import (
 )
 from market_data.defs.option_surface import option_iv_coverage, option_parity, option_surface
 from market_data.defs.pair_checks import pair_bar_sanity, pair_missing_bars
-from market_data.defs.resources import resources_from_env
+from market_data.defs.resources import resources_from_settings
 from market_data.defs.schedules import daily_after_close, daily_utc, weekly_bulk, weekly_retention
 from market_data.defs.sensors import (
     flat_file_supersedes_rest,
     renamed_stock_reload,
     watchlist_backfill,
 )
+from market_data.settings import Settings
+
+# Read once, when the code location loads; every resource is built from it.
+config = Settings.from_env()
 
 defs = Definitions(
     assets=[
@@ -68,6 +72,9 @@ defs = Definitions(
         daily_corporate_actions,
     ],
     sensors=[watchlist_backfill, flat_file_supersedes_rest, renamed_stock_reload, *ALERT_SENSORS],
-    resources={**resources_from_env(), "alert_channels": alert_channels_from_env()},
+    resources={
+        **resources_from_settings(config),
+        "alert_channels": alert_channels_from_settings(config),
+    },
     executor=run_executor,
 )

@@ -25,30 +25,14 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'market-data[local]'"
 
 
-def wants_database() -> bool:
-    """No ``DATABASE_URL``: the data lives in the embedded cluster."""
-    return settings.database_url() is None
-
-
-def wants_source() -> bool:
-    """No Massive credentials nor endpoint: the day files come from the demo source."""
-    return settings.massive_access_key() is None and settings.massive_s3_endpoint() is None
-
-
-def wants_rest() -> bool:
-    """No ``MASSIVE_API_KEY`` and the demo source: the demo's REST server answers, with the
-    demo's corporate actions. (Real day files without a key: no REST path at all.)"""
-    return settings.massive_api_key() is None and wants_source()
-
-
 def _unconfigured() -> str:
     """The variables whose absence leaves an outside system to the embedded default."""
     unset = [
         name
         for name, left in (
-            ("DATABASE_URL", wants_database()),
-            ("MASSIVE_AWS_ACCESS_KEY/MASSIVE_AWS_SECRET_KEY", wants_source()),
-            ("MASSIVE_API_KEY", wants_rest()),
+            ("DATABASE_URL", settings.wants_embedded_database()),
+            ("MASSIVE_AWS_ACCESS_KEY/MASSIVE_AWS_SECRET_KEY", settings.wants_embedded_source()),
+            ("MASSIVE_API_KEY", settings.wants_embedded_rest()),
         )
         if left
     ]
@@ -76,7 +60,11 @@ def _local() -> ModuleType:
 
 def start_embedded() -> EmbeddedServers | None:
     """Start (or reuse) whichever embedded server the settings leave to us (None: none)."""
-    database, source, rest = wants_database(), wants_source(), wants_rest()
+    database, source, rest = (
+        settings.wants_embedded_database(),
+        settings.wants_embedded_source(),
+        settings.wants_embedded_rest(),
+    )
     if not (database or source or rest):
         return None
     return _local().start_embedded(database=database, source=source, rest=rest)

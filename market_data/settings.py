@@ -1,17 +1,22 @@
 """Every setting market-data reads from the environment (and a git-ignored ``.env``).
 
 This is the one module that reads environment variables: each has a typed function
-here that validates it and fails with one clear line naming it. Values are read when
-asked for, not at import, so a process that sets them late (the command line, a test)
-is honoured. Dagster resources receive secrets as ``EnvVar`` names (``defs/resources.py``
-asks ``is_set``), so the UI shows names, never values. README's "Environment" table
-lists every variable named here; ``market_data_tests/test_settings.py`` keeps the two
-in step.
+here that validates it and fails with one clear line naming it. ``Settings.from_env()``
+reads them all at once into one typed object: the Dagster definitions are built from it
+(``definitions.py`` reads it once per process and passes it to the resources, which carry
+its values into runs, checks and sensors). No module reads settings at import; the
+command line and the read API read the few they need when called, so a process that
+sets them late (a backtest, a test) is honoured. Secrets are not values of ``Settings``:
+it names which are set, and resources receive them as ``EnvVar`` names
+(``defs/resources.py``), so the UI shows names, never values. README's "Environment"
+table lists every variable named here; ``market_data_tests/test_settings.py`` keeps the
+two in step.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +32,7 @@ DEFAULT_START_DATE = "2020-01-01"
 DEFAULT_RISK_FREE_RATE = 0.04
 DEFAULT_PAIR_MISSING_TOLERANCE = 0.05
 DEFAULT_STOCK_MISSING_TOLERANCE = 0.02
+DEFAULT_WATCHLIST_BACKFILL_DAYS = 90
 
 
 def load_env_file() -> None:
@@ -148,6 +154,25 @@ def massive_s3_region() -> str:
     return get("MASSIVE_S3_REGION") or DEFAULT_S3_REGION
 
 
+# -- what is left to the embedded default (market_data/embedded.py) -----------------------
+
+
+def wants_embedded_database() -> bool:
+    """No ``DATABASE_URL``: the data lives in the embedded cluster."""
+    return database_url() is None
+
+
+def wants_embedded_source() -> bool:
+    """No Massive credentials nor endpoint: the day files come from the demo source."""
+    return massive_access_key() is None and massive_s3_endpoint() is None
+
+
+def wants_embedded_rest() -> bool:
+    """No ``MASSIVE_API_KEY`` and the demo source: the demo's REST server answers, with the
+    demo's corporate actions. (Real day files without a key: no REST path at all.)"""
+    return massive_api_key() is None and wants_embedded_source()
+
+
 # -- Parquet bars on S3 (README "Environment"; docs/scaling-out.md) --------------------------
 
 
@@ -223,7 +248,7 @@ def partitions_per_run() -> int | None:
 
 def watchlist_backfill_days() -> int:
     """``MARKET_DATA_WATCHLIST_BACKFILL_DAYS``: how far back a new watchlist symbol is loaded."""
-    return positive_int("MARKET_DATA_WATCHLIST_BACKFILL_DAYS") or 90
+    return positive_int("MARKET_DATA_WATCHLIST_BACKFILL_DAYS") or DEFAULT_WATCHLIST_BACKFILL_DAYS
 
 
 def pair_missing_tolerance() -> float:
@@ -297,3 +322,88 @@ def risk_free_rate() -> float:
             f"MARKET_DATA_RISK_FREE_RATE must be a decimal rate such as 0.04, not {raw!r}"
         )
     return value
+
+
+# -- all of them, as one typed object -----------------------------------------------------
+
+# The variables whose values are secrets: a resource gets them as ``EnvVar`` names.
+SECRETS = (
+    "MASSIVE_AWS_ACCESS_KEY",
+    "MASSIVE_AWS_SECRET_KEY",
+    "MASSIVE_API_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "MARKET_DATA_ALERT_WEBHOOK_URL",
+    "MARKET_DATA_ALERT_SLACK_TOKEN",
+    "MARKET_DATA_ALERT_SMTP_URL",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the Dagster definitions are built from, read and checked at once."""
+
+    home: Path
+    database_url: str | None
+    massive_s3_endpoint: str | None
+    massive_s3_bucket: str
+    massive_s3_region: str
+    massive_api_base_url: str
+    rest_requests_per_minute: float
+    rest_window_days: int
+    bars_uri: str | None
+    bars_s3_endpoint: str | None
+    aws_region: str | None
+    start_date: date
+    partitions_per_run: int | None
+    day_workers: int
+    download_workers: int
+    watchlist_backfill_days: int
+    stock_missing_tolerance: float
+    pair_missing_tolerance: float
+    risk_free_rate: float
+    alert_slack_channel: str | None
+    alert_email_to: tuple[str, ...]
+    ui_url: str
+    secrets_set: frozenset[str]  # the names in SECRETS that are set; never their values
+    embedded_database: bool  # what the embedded default stands in for
+    embedded_source: bool
+    embedded_rest: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The environment (and ``.env``) now; the first bad value fails naming its variable."""
+        return cls(
+            home=home(),
+            database_url=database_url(),
+            massive_s3_endpoint=massive_s3_endpoint(),
+            massive_s3_bucket=massive_s3_bucket(),
+            massive_s3_region=massive_s3_region(),
+            massive_api_base_url=massive_api_base_url(),
+            rest_requests_per_minute=rest_requests_per_minute(),
+            rest_window_days=rest_window_days(),
+            bars_uri=bars_uri(),
+            bars_s3_endpoint=bars_s3_endpoint(),
+            aws_region=aws_region(),
+            start_date=start_date(),
+            partitions_per_run=partitions_per_run(),
+            day_workers=day_workers(),
+            download_workers=download_workers(),
+            watchlist_backfill_days=watchlist_backfill_days(),
+            stock_missing_tolerance=stock_missing_tolerance(),
+            pair_missing_tolerance=pair_missing_tolerance(),
+            risk_free_rate=risk_free_rate(),
+            alert_slack_channel=alert_slack_channel(),
+            alert_email_to=tuple(alert_email_to()),
+            ui_url=ui_url(),
+            secrets_set=frozenset(name for name in SECRETS if is_set(name)),
+            embedded_database=wants_embedded_database(),
+            embedded_source=wants_embedded_source(),
+            embedded_rest=wants_embedded_rest(),
+        )
+
+    def has_secret(self, name: str) -> bool:
+        if name not in SECRETS:
+            raise ConfigurationError(f"{name} is not one of the secret settings")
+        return name in self.secrets_set

@@ -23,6 +23,7 @@ from moto.server import ThreadedMotoServer
 from market_data.defs.resources import (
     BarStoreResource,
     FlatFilesResource,
+    PipelineSettingsResource,
     RestApiResource,
     WarehouseResource,
 )
@@ -52,6 +53,7 @@ def chain_resources(
         "warehouse": WarehouseResource(database_url=database_url),
         "bar_store": BarStoreResource(root=str(root / "bars")),
         "rest_api": rest_api or RestApiResource(),  # no key: the REST path is disabled
+        "pipeline_settings": PipelineSettingsResource(),
     }
 
 

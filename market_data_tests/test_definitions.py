@@ -39,9 +39,10 @@ def test_partitions_are_new_york_days():
 
 def test_no_secret_is_baked_into_resource_config(monkeypatch):
     monkeypatch.setenv("MASSIVE_AWS_SECRET_KEY", "super-secret-value")
-    from market_data.defs.resources import resources_from_env
+    from market_data.defs.resources import resources_from_settings
+    from market_data.settings import Settings
 
-    flat_files = resources_from_env()["flat_files"]
+    flat_files = resources_from_settings(Settings.from_env())["flat_files"]
     assert "super-secret-value" not in repr(flat_files.secret_key)
 
 
@@ -77,14 +78,15 @@ def test_unconfigured_systems_are_the_embedded_ones_and_no_resource_starts_them(
         EmbeddedWarehouseResource,
         FlatFilesResource,
         WarehouseResource,
-        resources_from_env,
+        resources_from_settings,
     )
     from market_data.errors import DatabaseUnavailable, LocalServerError
+    from market_data.settings import Settings
 
     for name in ("DATABASE_URL", "MASSIVE_AWS_ACCESS_KEY", "MASSIVE_S3_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARKET_DATA_HOME", str(tmp_path))
-    resources = resources_from_env()
+    resources = resources_from_settings(Settings.from_env())
     assert isinstance(resources["warehouse"], EmbeddedWarehouseResource)
     assert isinstance(resources["flat_files"], EmbeddedFlatFilesResource)
     with pytest.raises(DatabaseUnavailable, match="not running: `market-data demo`"):
@@ -95,7 +97,7 @@ def test_unconfigured_systems_are_the_embedded_ones_and_no_resource_starts_them(
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://reader@db.example/market_data")
     monkeypatch.setenv("MASSIVE_AWS_ACCESS_KEY", "key")
-    resources = resources_from_env()
+    resources = resources_from_settings(Settings.from_env())
     assert type(resources["warehouse"]) is WarehouseResource
     assert type(resources["flat_files"]) is FlatFilesResource
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from dagster import build_sensor_context
 
-from market_data.defs.resources import WarehouseResource
+from market_data.defs.resources import PipelineSettingsResource, RestApiResource, WarehouseResource
 from market_data.defs.sensors import watchlist_backfill
 from market_data_local.demo_source import demo_rest_server
 from market_data_local.postgres import EmbeddedPostgres
@@ -73,10 +73,14 @@ def test_demo_runs_end_to_end_on_embedded_servers():
             assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
         # The UI's watchlist sensor, on a new Dagster storage, finds the demo's symbols
         # loaded: it starts no backfill (of 90 days and four symbols) behind the user's back.
-        context = build_sensor_context(
-            resources={"warehouse": WarehouseResource(database_url=cluster.url("market_data"))}
-        )
-        assert not watchlist_backfill(context).run_requests
+        with build_sensor_context(
+            resources={
+                "warehouse": WarehouseResource(database_url=cluster.url("market_data")),
+                "rest_api": RestApiResource(),
+                "pipeline_settings": PipelineSettingsResource(),
+            }
+        ) as context:
+            assert not watchlist_backfill(context).run_requests
     finally:
         demo_rest_server(home).stop()
         LocalS3Server(home / "s3").stop()

@@ -81,3 +81,26 @@ def test_unset_variables_take_their_defaults(monkeypatch):
     assert settings.watchlist_backfill_days() == 90
     assert settings.rest_requests_per_minute() == 5.0
     assert settings.rest_window_days() == 2
+
+
+def test_the_definitions_are_built_from_one_settings_object(monkeypatch):
+    """Values reach the resources as values, secrets as variable names only."""
+    from dagster import EnvVar
+
+    from market_data.defs.resources import resources_from_settings
+    from market_data.settings import Settings
+
+    monkeypatch.setenv("MARKET_DATA_STOCK_MISSING_TOLERANCE", "0.1")
+    monkeypatch.setenv("MARKET_DATA_DAY_WORKERS", "3")
+    monkeypatch.setenv("MASSIVE_AWS_ACCESS_KEY", "access")
+    monkeypatch.setenv("MASSIVE_API_KEY", "the-key")
+    config = Settings.from_env()
+    assert config.stock_missing_tolerance == 0.1 and config.day_workers == 3
+    assert "MASSIVE_API_KEY" in config.secrets_set and "the-key" not in repr(config)
+    resources = resources_from_settings(config)
+    assert resources["pipeline_settings"].stock_missing_tolerance == 0.1
+    assert resources["pipeline_settings"].day_workers == 3
+    assert resources["rest_api"].api_key == EnvVar("MASSIVE_API_KEY")
+    monkeypatch.setenv("MARKET_DATA_RISK_FREE_RATE", "four percent")
+    with pytest.raises(ConfigurationError, match="MARKET_DATA_RISK_FREE_RATE"):
+        Settings.from_env()

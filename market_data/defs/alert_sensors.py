@@ -22,7 +22,6 @@ from dagster import (
     sensor,
 )
 
-from market_data import settings
 from market_data.alerts.channels import DEFAULT_SLACK_API_URL, Channel, channels_from
 from market_data.alerts.delivery import AlertCursor, deliver, record, tick_report
 from market_data.alerts.message import Alert, batch
@@ -36,6 +35,7 @@ from market_data.alerts.records import (
 )
 from market_data.calendar import session, today_in_new_york
 from market_data.defs.resources import FlatFilesResource, WarehouseResource, secret
+from market_data.settings import DEFAULT_UI_URL, Settings
 from market_data.supersession import published_rest_days, rest_sourced_days
 
 TICK_SECONDS = 30
@@ -51,7 +51,7 @@ class AlertChannelsResource(ConfigurableResource):
     slack_base_url: str = DEFAULT_SLACK_API_URL
     smtp_url: str | None = None
     email_to: str | None = None  # comma-separated
-    ui_url: str = settings.DEFAULT_UI_URL
+    ui_url: str = DEFAULT_UI_URL
 
     def channels(self) -> list[Channel]:
         return channels_from(
@@ -64,14 +64,14 @@ class AlertChannelsResource(ConfigurableResource):
         )
 
 
-def alert_channels_from_env() -> AlertChannelsResource:
+def alert_channels_from_settings(config: Settings) -> AlertChannelsResource:
     return AlertChannelsResource(
-        webhook_url=secret("MARKET_DATA_ALERT_WEBHOOK_URL"),
-        slack_token=secret("MARKET_DATA_ALERT_SLACK_TOKEN"),
-        slack_channel=settings.alert_slack_channel(),
-        smtp_url=secret("MARKET_DATA_ALERT_SMTP_URL"),
-        email_to=",".join(settings.alert_email_to()) or None,
-        ui_url=settings.ui_url(),
+        webhook_url=secret(config, "MARKET_DATA_ALERT_WEBHOOK_URL"),
+        slack_token=secret(config, "MARKET_DATA_ALERT_SLACK_TOKEN"),
+        slack_channel=config.alert_slack_channel,
+        smtp_url=secret(config, "MARKET_DATA_ALERT_SMTP_URL"),
+        email_to=",".join(config.alert_email_to) or None,
+        ui_url=config.ui_url,
     )
 
 

@@ -20,7 +20,6 @@ from dagster import (
     asset,
 )
 
-from market_data import settings
 from market_data.calendar import session
 from market_data.datasets import DATASETS, UTC_DATASETS, Dataset
 from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run
@@ -35,6 +34,7 @@ from market_data.defs.partitions import (
 from market_data.defs.resources import (
     BarStoreResource,
     FlatFilesResource,
+    PipelineSettingsResource,
     RestApiResource,
     WarehouseResource,
 )
@@ -93,6 +93,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         flat_files: FlatFilesResource,
         warehouse: WarehouseResource,
         rest_api: RestApiResource,
+        pipeline_settings: PipelineSettingsResource,
     ) -> MaterializeResult:
         fetch_all = context.run.tags.get(FETCH_TAG) == "all"
         symbols = run_symbols(context, warehouse)
@@ -120,7 +121,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
                 if r[0].missing
                 else f"{r[0].size:,} bytes, {'downloaded' if r[0].downloaded else 'unchanged'}"
             ),
-            workers=settings.download_workers(),
+            workers=pipeline_settings.download_workers,
         )
         landed = outcomes.done
         files = [f for _, (f, _) in landed]
@@ -161,6 +162,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         warehouse: WarehouseResource,
         bar_store: BarStoreResource,
         rest_api: RestApiResource,
+        pipeline_settings: PipelineSettingsResource,
     ) -> MaterializeResult:
         plan = run_symbols(context, warehouse).parse_plan(dataset, warehouse)
         underlyings = plan.underlyings
@@ -184,7 +186,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             lambda b: (
                 f"{b.choice.source}: {b.parsed.rows_read:,} rows read, {b.parsed.rows_kept:,} kept"
             ),
-            workers=settings.day_workers(),
+            workers=pipeline_settings.day_workers,
             upstream=[day_file.key],
         )
         built = outcomes.done
@@ -266,7 +268,10 @@ def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, M
     ),
 )
 def historical_bars(
-    context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    bar_store: BarStoreResource,
+    pipeline_settings: PipelineSettingsResource,
 ) -> MaterializeResult:
     return load_run_days(
         context,
@@ -275,6 +280,7 @@ def historical_bars(
         list(DATASETS.values()),
         upstream=[indices_bars.key, options_bars.key, stocks_bars.key],
         failed_run_checks=evaluations_of_a_failed_run,
+        missing_tolerance=pipeline_settings.stock_missing_tolerance,
         charts=True,
     )
 
@@ -292,7 +298,10 @@ def historical_bars(
     ),
 )
 def historical_bars_utc(
-    context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    bar_store: BarStoreResource,
+    pipeline_settings: PipelineSettingsResource,
 ) -> MaterializeResult:
     return load_run_days(
         context,
@@ -301,6 +310,7 @@ def historical_bars_utc(
         list(UTC_DATASETS.values()),
         upstream=[crypto_bars.key, forex_bars.key],
         failed_run_checks=pair_evaluations_of_a_failed_run,
+        missing_tolerance=pipeline_settings.pair_missing_tolerance,
     )
 
 
@@ -312,6 +322,7 @@ def load_run_days(
     *,
     upstream: list[AssetKey],
     failed_run_checks: FailedRunChecks,
+    missing_tolerance: float,
     charts: bool = False,
 ) -> MaterializeResult:
     """Load each day of the run from its datasets' stored bars into ``historical_bars``,
@@ -347,7 +358,7 @@ def load_run_days(
                     )
                 )
             for evaluation in failed_run_checks(
-                conn, store, [d for d, _ in loaded], outcomes.failed
+                conn, store, [d for d, _ in loaded], outcomes.failed, missing_tolerance
             ):
                 context.log_event(evaluation)
             raise_failures(label, outcomes)

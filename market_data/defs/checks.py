@@ -22,7 +22,11 @@ from market_data import settings
 from market_data.calendar import DayWindow, parse_day, session
 from market_data.datasets import DATASETS
 from market_data.defs.partitions import daily_partitions
-from market_data.defs.resources import BarStoreResource, WarehouseResource
+from market_data.defs.resources import (
+    BarStoreResource,
+    PipelineSettingsResource,
+    WarehouseResource,
+)
 from market_data.reports.quality import bar_sanity, session_coverage
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
@@ -37,7 +41,10 @@ PARTITION_TAG = "dagster/partition"
 
 
 # What a failing range run records for the checks of the days it did and did not load.
-FailedRunChecks = Callable[[Any, BarStore, list[date], dict[date, str]], list[AssetCheckEvaluation]]
+# (connection, bar store, days loaded, days failed and why, the missing-minutes tolerance)
+FailedRunChecks = Callable[
+    [Any, BarStore, list[date], dict[date, str], float], list[AssetCheckEvaluation]
+]
 
 
 def per_day(
@@ -77,8 +84,11 @@ def per_day(
     )
 
 
-def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> Evaluation:
-    """Regular-session bars of the day's indices and stocks against the calendar."""
+def missing_bars_on(
+    day: date, conn, underlyings: dict[str, frozenset[str]], stock_tolerance: float
+) -> Evaluation:
+    """Regular-session bars of the day's indices and stocks against the calendar; a stock
+    may lack ``stock_tolerance`` of the session's minutes."""
     regular = session(day)
     if regular is None:
         return (
@@ -87,7 +97,7 @@ def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> 
             {"session": "none (weekend or holiday): no bars expected"},
         )
     # A stock or ETF may lack a bar in a minute without trades: this share may be missing.
-    tolerance = {"indices": 0.0, "stocks": settings.stock_missing_tolerance()}
+    tolerance = {"indices": 0.0, "stocks": stock_tolerance}
     problems, severity, checked = [], AssetCheckSeverity.WARN, 0
     for dataset, allowed in tolerance.items():
         symbols = sorted(underlyings.get(dataset, ()))
@@ -111,8 +121,8 @@ def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> 
     return not problems, severity, metadata
 
 
-def missing_bars_of(day: date, conn, store: BarStore) -> Evaluation:
-    return missing_bars_on(day, conn, _underlyings(store, day))
+def missing_bars_of(day: date, conn, store: BarStore, stock_tolerance: float) -> Evaluation:
+    return missing_bars_on(day, conn, _underlyings(store, day), stock_tolerance)
 
 
 def bar_sanity_of(day: date, conn, window: DayWindow | None = None) -> Evaluation:
@@ -153,14 +163,14 @@ def failed_run_evaluations(
 
 
 def evaluations_of_a_failed_run(
-    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
+    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str], tolerance: float
 ) -> list[AssetCheckEvaluation]:
     """``failed_run_evaluations`` of ``historical_bars``."""
     return failed_run_evaluations(
         CHECKED_ASSET,
         loaded,
         failed,
-        lambda day: missing_bars_of(day, conn, store),
+        lambda day: missing_bars_of(day, conn, store, tolerance),
         lambda day: bar_sanity_of(day, conn),
     )
 
@@ -188,11 +198,16 @@ def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
     ),
 )
 def missing_bars(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+    context: AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    bar_store: BarStoreResource,
+    pipeline_settings: PipelineSettingsResource,
 ) -> AssetCheckResult:
-    store = bar_store.store()
+    store, tolerance = bar_store.store(), pipeline_settings.stock_missing_tolerance
     with warehouse.connection() as conn:
-        return per_day(context, "missing_bars", lambda day: missing_bars_of(day, conn, store))
+        return per_day(
+            context, "missing_bars", lambda day: missing_bars_of(day, conn, store, tolerance)
+        )
 
 
 @asset_check(

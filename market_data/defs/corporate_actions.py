@@ -25,7 +25,6 @@ from dagster import (
     schedule,
 )
 
-from market_data import settings
 from market_data.calendar import NEW_YORK, today_in_new_york
 from market_data.corporate_actions.massive import (
     Refreshed,
@@ -50,14 +49,6 @@ GROUP = "corporate_actions"
 
 
 NO_REST = "corporate actions come from Massive's REST API, and MASSIVE_API_KEY is not set"
-
-
-def rest_configured() -> bool:
-    """Whether the REST API is configured: without it the schedule and the watchlist
-    sensor request no refresh (each would only fail)."""
-    from market_data.embedded import wants_rest
-
-    return bool(settings.massive_api_key()) or wants_rest()
 
 
 def _client(rest_api: RestApiResource, what: str) -> RestAggregates:
@@ -200,8 +191,11 @@ corporate_actions_job = define_asset_job(
         "changes weekly), so the day's adjusted reads know yesterday's announcements."
     ),
 )
-def daily_corporate_actions(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    if not rest_configured():
+def daily_corporate_actions(
+    context: ScheduleEvaluationContext, rest_api: RestApiResource
+) -> RunRequest | SkipReason:
+    # Without a REST API the refresh would only fail (the watchlist sensor asks the same).
+    if not rest_api.configured():
         return SkipReason(NO_REST)
     today = context.scheduled_execution_time.astimezone(NEW_YORK).date()
     return RunRequest(run_key=f"corporate_actions:{today}")

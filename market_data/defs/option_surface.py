@@ -18,12 +18,11 @@ from dagster import (
     asset_check,
 )
 
-from market_data import settings
 from market_data.defs.assets import historical_bars
 from market_data.defs.checks import Evaluation, per_day
 from market_data.defs.day_runs import for_each_day
 from market_data.defs.partitions import backfill_policy, daily_partitions
-from market_data.defs.resources import WarehouseResource
+from market_data.defs.resources import PipelineSettingsResource, WarehouseResource
 from market_data.option_surface import DaySurface, build_day_surface
 from market_data.options.surface import NEAR_MONEY, PARITY_TICKS
 from market_data.reports.plots import option_surface_png, png_markdown
@@ -57,9 +56,11 @@ def _describe(built: DaySurface) -> str:
     ),
 )
 def option_surface(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    pipeline_settings: PipelineSettingsResource,
 ) -> MaterializeResult:
-    rate = settings.risk_free_rate()
+    rate = pipeline_settings.risk_free_rate
     with warehouse.connection() as conn:
         underlyings = [e for e in read_watchlist(conn).entries if e.include_options]
         outcomes = for_each_day(

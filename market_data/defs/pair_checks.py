@@ -26,7 +26,11 @@ from market_data.calendar import UTC, utc_day_window
 from market_data.datasets import UTC_DATASETS
 from market_data.defs.checks import Evaluation, bar_sanity_of, failed_run_evaluations, per_day
 from market_data.defs.partitions import utc_daily_partitions
-from market_data.defs.resources import BarStoreResource, WarehouseResource
+from market_data.defs.resources import (
+    BarStoreResource,
+    PipelineSettingsResource,
+    WarehouseResource,
+)
 from market_data.reports.quality import minute_coverage, pair_minutes
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 
@@ -34,11 +38,11 @@ CHECKED_ASSET = AssetKey("historical_bars_utc")
 
 
 def pair_missing_bars_on(
-    day: date, conn: Any, underlyings: dict[str, frozenset[str]]
+    day: date, conn: Any, underlyings: dict[str, frozenset[str]], tolerance: float
 ) -> Evaluation:
-    """Each watched pair's bars of the UTC day against its market's minutes."""
+    """Each watched pair's bars of the UTC day against its market's minutes; a pair may
+    lack ``tolerance`` of them (thin pairs skip minutes)."""
     problems, severity, checked, expected = [], AssetCheckSeverity.WARN, 0, {}
-    tolerance = settings.pair_missing_tolerance()  # thin pairs skip minutes
     for market, pairs in underlyings.items():
         symbols = sorted(pairs)
         if not symbols:
@@ -75,8 +79,8 @@ def _underlyings(store: BarStore, day: date) -> dict[str, frozenset[str]]:
     return found
 
 
-def pair_missing_bars_of(day: date, conn: Any, store: BarStore) -> Evaluation:
-    return pair_missing_bars_on(day, conn, _underlyings(store, day))
+def pair_missing_bars_of(day: date, conn: Any, store: BarStore, tolerance: float) -> Evaluation:
+    return pair_missing_bars_on(day, conn, _underlyings(store, day), tolerance)
 
 
 def pair_bar_sanity_of(day: date, conn: Any) -> Evaluation:
@@ -84,14 +88,14 @@ def pair_bar_sanity_of(day: date, conn: Any) -> Evaluation:
 
 
 def pair_evaluations_of_a_failed_run(
-    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str]
+    conn: Any, store: BarStore, loaded: list[date], failed: dict[date, str], tolerance: float
 ) -> list[AssetCheckEvaluation]:
     """``checks.failed_run_evaluations`` of ``historical_bars_utc``."""
     return failed_run_evaluations(
         CHECKED_ASSET,
         loaded,
         failed,
-        lambda day: pair_missing_bars_of(day, conn, store),
+        lambda day: pair_missing_bars_of(day, conn, store, tolerance),
         lambda day: pair_bar_sanity_of(day, conn),
     )
 
@@ -108,11 +112,16 @@ def pair_evaluations_of_a_failed_run(
     ),
 )
 def pair_missing_bars(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
+    context: AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    bar_store: BarStoreResource,
+    pipeline_settings: PipelineSettingsResource,
 ) -> AssetCheckResult:
-    store = bar_store.store()
+    store, tolerance = bar_store.store(), pipeline_settings.pair_missing_tolerance
     with warehouse.connection() as conn:
-        return per_day(context, "missing_bars", lambda day: pair_missing_bars_of(day, conn, store))
+        return per_day(
+            context, "missing_bars", lambda day: pair_missing_bars_of(day, conn, store, tolerance)
+        )
 
 
 @asset_check(

@@ -1,12 +1,12 @@
 """Dagster resources: one per outside system (the flat-file bucket, PostgreSQL, the REST
 API) plus the bar store.
 
-Configuration comes from ``settings.py``, the one reader of the environment. A secret
-(a password in a URL, a key, a token) is passed as an ``EnvVar`` (``secret``), so the UI
-shows its name and never its value; everything else is passed as its value. Where the
-database or the bucket is not configured, ``resources_from_env`` picks the embedded
-resource instead, which points at the local server a command started
-(``market_data/embedded.py``) and never starts one itself.
+Configuration comes from one ``settings.Settings``, read once when the definitions load
+and passed to ``resources_from_settings``. A secret (a password in a URL, a key, a token)
+is passed as an ``EnvVar`` (``secret``), so the UI shows its name and never its value;
+everything else is passed as its value. Where the database or the bucket is not
+configured, the embedded resource stands in, which points at the local server a command
+started (``market_data/embedded.py``) and never starts one itself.
 """
 
 from __future__ import annotations
@@ -22,13 +22,8 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_aws.s3 import S3Resource
 
 from market_data import settings
-from market_data.embedded import (
-    embedded_database_url,
-    embedded_rest,
-    embedded_s3,
-    wants_rest,
-    wants_source,
-)
+from market_data.embedded import embedded_database_url, embedded_rest, embedded_s3
+from market_data.settings import Settings
 from market_data.sources.rest import RestAggregates
 from market_data.transform.bar_store import BarStore
 from market_data.transform.landing import RestPolicy
@@ -40,9 +35,9 @@ _schema_lock = threading.Lock()
 _schema_applied: set[str] = set()
 
 
-def secret(name: str) -> Any:
+def secret(config: Settings, name: str) -> Any:
     """An ``EnvVar`` for a secret variable that is set (the UI shows its name), else None."""
-    return EnvVar(name) if settings.is_set(name) else None
+    return EnvVar(name) if config.has_secret(name) else None
 
 
 class FlatFilesResource(ConfigurableResource):
@@ -53,7 +48,7 @@ class FlatFilesResource(ConfigurableResource):
     region: str = settings.DEFAULT_S3_REGION
     access_key: str | None = None
     secret_key: str | None = None
-    landing_dir: str | None = None
+    landing_dir: str | None = None  # MARKET_DATA_HOME/landing unless set
 
     def landing_root(self) -> Path:
         return Path(self.landing_dir) if self.landing_dir else settings.home() / "landing"
@@ -143,6 +138,10 @@ class RestApiResource(ConfigurableResource):
     def policy(self) -> RestPolicy:
         return RestPolicy(enabled=bool(self.api_key), window_days=self.window_days)
 
+    def configured(self) -> bool:
+        """Whether there is a REST API to ask (a key, or the demo's server)."""
+        return bool(self.api_key)
+
     def client(self) -> RestAggregates | None:
         if not self.api_key:
             return None
@@ -170,6 +169,9 @@ class EmbeddedRestApiResource(RestApiResource):
 
     def policy(self) -> RestPolicy:
         return RestPolicy(enabled=True, window_days=self.window_days)
+
+    def configured(self) -> bool:
+        return True
 
     def client(self) -> RestAggregates:
         return self._client(*embedded_rest())
@@ -203,9 +205,22 @@ class BarStoreResource(ConfigurableResource):
         )
 
 
-def warehouse_from_env() -> WarehouseResource:
+class PipelineSettingsResource(ConfigurableResource):
+    """How runs, checks and sensors work (README "Environment"): how many days a range run
+    downloads and parses side by side, how far back a new symbol is loaded, what the
+    completeness checks tolerate, the rate that discounts option prices."""
+
+    day_workers: int = 2
+    download_workers: int = 3
+    watchlist_backfill_days: int = settings.DEFAULT_WATCHLIST_BACKFILL_DAYS
+    stock_missing_tolerance: float = settings.DEFAULT_STOCK_MISSING_TOLERANCE
+    pair_missing_tolerance: float = settings.DEFAULT_PAIR_MISSING_TOLERANCE
+    risk_free_rate: float = settings.DEFAULT_RISK_FREE_RATE
+
+
+def warehouse_from_settings(config: Settings) -> WarehouseResource:
     """``DATABASE_URL``'s server, or the embedded cluster."""
-    if settings.database_url() is None:
+    if config.embedded_database:
         return EmbeddedWarehouseResource()
     return WarehouseResource(database_url=EnvVar("DATABASE_URL"))
 
@@ -216,45 +231,53 @@ def direct_warehouse() -> WarehouseResource:
     return WarehouseResource(database_url=url) if url else EmbeddedWarehouseResource()
 
 
-def flat_files_from_env() -> FlatFilesResource:
+def flat_files_from_settings(config: Settings) -> FlatFilesResource:
     """Massive's bucket (or another endpoint), or the embedded demo source."""
-    bucket, region = settings.massive_s3_bucket(), settings.massive_s3_region()
-    if wants_source():
+    bucket, region = config.massive_s3_bucket, config.massive_s3_region
+    if config.embedded_source:
         return EmbeddedFlatFilesResource(bucket=bucket, region=region)
     return FlatFilesResource(
-        endpoint_url=settings.massive_s3_endpoint(),
+        endpoint_url=config.massive_s3_endpoint,
         bucket=bucket,
         region=region,
-        access_key=secret("MASSIVE_AWS_ACCESS_KEY"),
-        secret_key=secret("MASSIVE_AWS_SECRET_KEY"),
+        access_key=secret(config, "MASSIVE_AWS_ACCESS_KEY"),
+        secret_key=secret(config, "MASSIVE_AWS_SECRET_KEY"),
     )
 
 
-def resources_from_env() -> dict[str, Any]:
-    """The resources as the environment configures them: each outside system that is not
-    configured is the embedded one."""
-    warehouse = warehouse_from_env()
+def resources_from_settings(config: Settings) -> dict[str, Any]:
+    """The resources as ``config`` says: each outside system that is not configured is the
+    embedded one."""
+    warehouse = warehouse_from_settings(config)
     rest_api = (
-        EmbeddedRestApiResource(window_days=settings.rest_window_days(), rate_limit_store=warehouse)
-        if wants_rest()
+        EmbeddedRestApiResource(window_days=config.rest_window_days, rate_limit_store=warehouse)
+        if config.embedded_rest
         else RestApiResource(
-            base_url=settings.massive_api_base_url(),
-            api_key=secret("MASSIVE_API_KEY"),
-            requests_per_minute=settings.rest_requests_per_minute(),
-            window_days=settings.rest_window_days(),
+            base_url=config.massive_api_base_url,
+            api_key=secret(config, "MASSIVE_API_KEY"),
+            requests_per_minute=config.rest_requests_per_minute,
+            window_days=config.rest_window_days,
             rate_limit_store=warehouse,
         )
     )
     return {
-        "flat_files": flat_files_from_env(),
+        "flat_files": flat_files_from_settings(config),
         "warehouse": warehouse,
         "rest_api": rest_api,
         "bar_store": BarStoreResource(
-            uri=settings.bars_uri(),
-            endpoint_url=settings.bars_s3_endpoint(),
-            region=settings.aws_region(),
-            access_key=secret("AWS_ACCESS_KEY_ID"),
-            secret_key=secret("AWS_SECRET_ACCESS_KEY"),
-            session_token=secret("AWS_SESSION_TOKEN"),
+            uri=config.bars_uri,
+            endpoint_url=config.bars_s3_endpoint,
+            region=config.aws_region,
+            access_key=secret(config, "AWS_ACCESS_KEY_ID"),
+            secret_key=secret(config, "AWS_SECRET_ACCESS_KEY"),
+            session_token=secret(config, "AWS_SESSION_TOKEN"),
+        ),
+        "pipeline_settings": PipelineSettingsResource(
+            day_workers=config.day_workers,
+            download_workers=config.download_workers,
+            watchlist_backfill_days=config.watchlist_backfill_days,
+            stock_missing_tolerance=config.stock_missing_tolerance,
+            pair_missing_tolerance=config.pair_missing_tolerance,
+            risk_free_rate=config.risk_free_rate,
         ),
     }

@@ -13,14 +13,18 @@ from dagster import (
     sensor,
 )
 
-from market_data import settings
 from market_data.calendar import UTC, parse_day, today_in_new_york
 from market_data.corporate_actions.reload import days_to_reload, stretches
 from market_data.corporate_actions.store import ticker_history
 from market_data.datasets import is_pair
-from market_data.defs.corporate_actions import corporate_actions_job, rest_configured
+from market_data.defs.corporate_actions import corporate_actions_job
 from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job
-from market_data.defs.resources import FlatFilesResource, WarehouseResource
+from market_data.defs.resources import (
+    FlatFilesResource,
+    PipelineSettingsResource,
+    RestApiResource,
+    WarehouseResource,
+)
 from market_data.defs.schedules import range_run_request
 from market_data.run_tags import SYMBOLS_TAG
 from market_data.supersession import (
@@ -41,7 +45,12 @@ from market_data.warehouse.watchlist import loaded_state, read_watchlist, watchl
         "crypto and forex pairs over UTC days; and refreshes new stocks' corporate actions."
     ),
 )
-def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseResource):
+def watchlist_backfill(
+    context: SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    rest_api: RestApiResource,
+    pipeline_settings: PipelineSettingsResource,
+):
     with warehouse.connection() as conn:
         watchlist = read_watchlist(conn)
         # No cursor (a new Dagster storage): what the table already holds is not new.
@@ -62,7 +71,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
     # A new stock's corporate actions first: the run queue starts runs of one symbols tag
     # one at a time, in order, so its backfill then knows its former tickers (FB for META).
     stocks = [e.symbol for e in watchlist.entries if e.symbol in us and e.asset_class == "stock"]
-    if stocks and rest_configured():
+    if stocks and rest_api.configured():
         requests.append(
             RunRequest(
                 run_key=f"corporate_actions:{','.join(stocks)}:{today_in_new_york()}",
@@ -81,7 +90,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
             continue
         end = today - timedelta(days=1)
         request = range_run_request(
-            end - timedelta(days=settings.watchlist_backfill_days() - 1),
+            end - timedelta(days=pipeline_settings.watchlist_backfill_days - 1),
             end,
             f"added to the watchlist: {', '.join(symbols)}",
             run_key=f"watchlist:{','.join(symbols)}:{end}",

@@ -6,11 +6,10 @@ from datetime import date, datetime, timedelta
 
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
-from market_data import settings
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.definitions import defs
 from market_data.defs.corporate_actions import daily_corporate_actions
-from market_data.defs.resources import WarehouseResource
+from market_data.defs.resources import PipelineSettingsResource, RestApiResource, WarehouseResource
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
 from market_data.defs.sensors import watchlist_backfill
 from market_data.run_tags import SYMBOLS_TAG
@@ -18,16 +17,24 @@ from market_data.warehouse.load import ensure_month_partitions
 from market_data.warehouse.watchlist import add_to_watchlist
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+KEY = "test-key"  # a configured REST API (corporate actions come from it)
+BACKFILL_DAYS = 30  # MARKET_DATA_WATCHLIST_BACKFILL_DAYS, passed in as the settings resource
 
 
-def tick(database_url: str, cursor: str | None):
-    context = build_sensor_context(
+def tick(database_url: str, cursor: str | None, api_key: str | None = KEY):
+    """A tick of the watchlist sensor; with an ``api_key`` the REST API is configured (new
+    stocks' corporate actions are refreshed)."""
+    with build_sensor_context(
         instance=DagsterInstance.ephemeral(),
         cursor=cursor,
         definitions=defs,
-        resources={"warehouse": WarehouseResource(database_url=database_url)},
-    )
-    return watchlist_backfill(context)
+        resources={
+            "warehouse": WarehouseResource(database_url=database_url),
+            "rest_api": RestApiResource(api_key=api_key),
+            "pipeline_settings": PipelineSettingsResource(watchlist_backfill_days=BACKFILL_DAYS),
+        },
+    ) as context:
+        return watchlist_backfill(context)
 
 
 def bars_requests(result) -> list:
@@ -41,8 +48,7 @@ def refresh_of(result) -> str | None:
     return refresh[0].tags[SYMBOLS_TAG] if refresh else None
 
 
-def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_url, monkeypatch):
-    monkeypatch.setenv("MASSIVE_API_KEY", "test-key")  # corporate actions need the REST API
+def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_url):
     add_to_watchlist(db, "SPX")
     first = tick(database_url, None)
     [request] = bars_requests(first)
@@ -50,10 +56,7 @@ def test_new_symbols_are_backfilled_alone_and_the_cursor_survives(db, database_u
     assert refresh_of(first) is None  # an index has no corporate actions
     yesterday = today_in_new_york() - timedelta(days=1)
     assert request.tags[END] == yesterday.isoformat()
-    assert (
-        request.tags[START]
-        == (yesterday - timedelta(days=settings.watchlist_backfill_days() - 1)).isoformat()
-    )
+    assert request.tags[START] == (yesterday - timedelta(days=BACKFILL_DAYS - 1)).isoformat()
 
     # A new evaluation (a restarted daemon) with the stored cursor: nothing new, no run.
     again = tick(database_url, first.cursor)
@@ -119,8 +122,7 @@ def test_schedules_request_the_documented_days():
     assert defs.resolve_schedule_def("daily_after_close").default_status.value == "RUNNING"
 
 
-def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_url, monkeypatch):
-    monkeypatch.setenv("MASSIVE_API_KEY", "test-key")
+def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_url):
     add_to_watchlist(db, "SPY")
     add_to_watchlist(db, "X:BTC-USD")
     add_to_watchlist(db, "C:EURUSD")
@@ -136,21 +138,20 @@ def test_new_pairs_are_backfilled_over_utc_days_by_their_own_job(db, database_ur
     assert by_job["historical_bars_utc_job"].tags[SYMBOLS_TAG] == "C:EURUSD,X:BTCUSD"
 
 
-def test_without_the_rest_api_no_corporate_actions_refresh_is_requested(
-    db, database_url, monkeypatch
-):
-    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
-    monkeypatch.setenv("MASSIVE_AWS_ACCESS_KEY", "real-files")  # not the demo (its own REST)
+def corporate_actions_schedule(rest_api: RestApiResource):
+    """The 07:30 corporate-actions schedule of 2025-11-25 with ``rest_api``."""
+    with build_schedule_context(
+        scheduled_execution_time=at(date(2025, 11, 25), 7), resources={"rest_api": rest_api}
+    ) as context:
+        return daily_corporate_actions(context)
+
+
+def test_without_the_rest_api_no_corporate_actions_refresh_is_requested(db, database_url):
     add_to_watchlist(db, "SPY")
-    result = tick(database_url, None)
+    result = tick(database_url, None, api_key=None)
     assert [r.tags[SYMBOLS_TAG] for r in bars_requests(result)] == ["SPY"]
     assert refresh_of(result) is None
-    skipped = daily_corporate_actions(
-        build_schedule_context(scheduled_execution_time=at(date(2025, 11, 25), 7))
-    )
+    skipped = corporate_actions_schedule(RestApiResource())
     assert "MASSIVE_API_KEY is not set" in skipped.skip_message
-    monkeypatch.setenv("MASSIVE_API_KEY", "test-key")
-    requested = daily_corporate_actions(
-        build_schedule_context(scheduled_execution_time=at(date(2025, 11, 25), 7))
-    )
+    requested = corporate_actions_schedule(RestApiResource(api_key=KEY))
     assert requested.run_key == "corporate_actions:2025-11-25"

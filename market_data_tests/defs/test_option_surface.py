@@ -14,7 +14,7 @@ from market_data.defs.option_surface import (
     option_surface,
     parity_of,
 )
-from market_data.defs.resources import WarehouseResource
+from market_data.defs.resources import PipelineSettingsResource, WarehouseResource
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_tests.read.stored_options import (
     CARRY,
@@ -42,7 +42,10 @@ def run(url: str, day=DAY):
     return materialize(
         [option_surface, option_parity, option_iv_coverage],
         partition_key=day.isoformat(),
-        resources={"warehouse": WarehouseResource(database_url=url)},
+        resources={
+            "warehouse": WarehouseResource(database_url=url),
+            "pipeline_settings": PipelineSettingsResource(),
+        },
         raise_on_error=False,
     )
 

@@ -136,7 +136,7 @@ def test_a_crypto_day_missing_two_hours_fails_missing_bars_naming_the_minutes(en
     )
     from market_data.defs.pair_checks import pair_missing_bars_of
 
-    passed, _, metadata = pair_missing_bars_of(NEW_YEAR, db, env["bar_store"].store())
+    passed, _, metadata = pair_missing_bars_of(NEW_YEAR, db, env["bar_store"].store(), 0.05)
     assert not passed
     assert "X:BTCUSD: 120 of 1440 minutes missing (10:00-11:59 UTC)" in metadata["missing"].value
 

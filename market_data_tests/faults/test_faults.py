@@ -22,6 +22,7 @@ from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.defs.resources import (
     BarStoreResource,
     FlatFilesResource,
+    PipelineSettingsResource,
     RestApiResource,
     WarehouseResource,
 )
@@ -335,6 +336,7 @@ def _materialize_one(args: tuple[str, dict[str, str]]) -> bool:
         "warehouse": WarehouseResource(database_url=config["database_url"]),
         "bar_store": BarStoreResource(root=config["bars"]),
         "rest_api": RestApiResource(),
+        "pipeline_settings": PipelineSettingsResource(),
     }
     return materialize(
         ASSETS,

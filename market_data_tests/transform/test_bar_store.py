@@ -21,7 +21,8 @@ from dagster import DagsterInstance, materialize
 from market_data.bar_schema import BARS_SCHEMA
 from market_data.calendar import day_window
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
-from market_data.defs.resources import resources_from_env
+from market_data.defs.resources import resources_from_settings
+from market_data.settings import Settings
 from market_data.transform.bar_store import BarsNotBuilt, BarStore
 from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_local.generate import generate_source
@@ -208,7 +209,7 @@ def test_the_chain_runs_with_bars_on_s3_configured_from_the_environment(
     result = materialize(
         [*DATASET_ASSETS, historical_bars],
         partition_key=day.isoformat(),
-        resources=resources_from_env(),
+        resources=resources_from_settings(Settings.from_env()),
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
