@@ -8,7 +8,9 @@ range of days, which are handled side by side, each loaded on its own
 
 from collections.abc import Iterable
 from datetime import date, timedelta
+from typing import Any
 
+import psycopg
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -52,7 +54,7 @@ LATEST_SESSION_BY_EVENING = FreshnessPolicy.cron(
 )
 
 
-def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResult:
+def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResult[Any]:
     """A dataset none of the run's symbols is in: nothing fetched, parsed or replaced."""
     reason = f"no symbol of this run is in {dataset.name}"
     context.log.info(f"{reason}: not fetched, not parsed, its stored bars left as they are")
@@ -88,7 +90,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         flat_files: FlatFilesResource,
         warehouse: WarehouseResource,
         rest_api: RestApiResource,
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         fetch_all = context.run.tags.get(FETCH_TAG) == "all"
         symbols = run_symbols(context, warehouse)
         if not fetch_all and not symbols.selected_underlyings(dataset):
@@ -156,7 +158,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         warehouse: WarehouseResource,
         bar_store: BarStoreResource,
         rest_api: RestApiResource,
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         plan = run_symbols(context, warehouse).parse_plan(dataset, warehouse)
         underlyings = plan.underlyings
         if not underlyings:
@@ -230,7 +232,9 @@ forex_day_file, forex_bars = build_dataset_assets(UTC_DATASETS["forex"])
 UTC_DATASET_ASSETS = [crypto_day_file, crypto_bars, forex_day_file, forex_bars]
 
 
-def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
+def coverage_metadata(
+    conn: psycopg.Connection, days: list[date], symbols: list[str]
+) -> dict[str, MetadataValue]:
     """The run's days by the indices and stocks it loaded, as a heatmap; a one-day run also
     charts each symbol's day, so a glance at the UI shows a gap or a jump."""
     if not symbols or not days:
@@ -263,7 +267,7 @@ def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, M
 )
 def historical_bars(
     context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     return load_run_days(
         context,
         warehouse,
@@ -289,7 +293,7 @@ def historical_bars(
 )
 def historical_bars_utc(
     context: AssetExecutionContext, warehouse: WarehouseResource, bar_store: BarStoreResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     return load_run_days(
         context,
         warehouse,
@@ -309,7 +313,7 @@ def load_run_days(
     upstream: list[AssetKey],
     failed_run_checks: FailedRunChecks,
     charts: bool = False,
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     """Load each day of the run from its datasets' stored bars into ``historical_bars``,
     the run's symbols only; a day whose steps failed is left as it was and named."""
     store = bar_store.store()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import psycopg
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
@@ -31,7 +32,7 @@ CHECKED_ASSET = AssetKey("historical_bars")
 # Below this share of the session a day is mostly missing: an error, not a warning.
 ERROR_SHARE = 0.5
 
-Evaluation = tuple[bool, AssetCheckSeverity, dict]
+Evaluation = tuple[bool, AssetCheckSeverity, dict[str, Any]]
 # Set on a run of one partition (a range run, even of one day, has range tags instead).
 PARTITION_TAG = "dagster/partition"
 
@@ -77,7 +78,9 @@ def per_day(
     )
 
 
-def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> Evaluation:
+def missing_bars_on(
+    day: date, conn: psycopg.Connection, underlyings: dict[str, frozenset[str]]
+) -> Evaluation:
     """Regular-session bars of the day's indices and stocks against the calendar."""
     regular = session(day)
     if regular is None:
@@ -111,11 +114,13 @@ def missing_bars_on(day: date, conn, underlyings: dict[str, frozenset[str]]) -> 
     return not problems, severity, metadata
 
 
-def missing_bars_of(day: date, conn, store: BarStore) -> Evaluation:
+def missing_bars_of(day: date, conn: psycopg.Connection, store: BarStore) -> Evaluation:
     return missing_bars_on(day, conn, _underlyings(store, day))
 
 
-def bar_sanity_of(day: date, conn, window: DayWindow | None = None) -> Evaluation:
+def bar_sanity_of(
+    day: date, conn: psycopg.Connection, window: DayWindow | None = None
+) -> Evaluation:
     """OHLC sanity of the day's bars (a New York day unless ``window`` says otherwise)."""
     found = bar_sanity(conn, day, window)
     bad = {k: v for k, v in found.items() if k != "bars" and v}
@@ -165,7 +170,7 @@ def evaluations_of_a_failed_run(
     )
 
 
-def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
+def _underlyings(store: BarStore, day: date) -> dict[str, frozenset[str]]:
     """Whose bars the day was loaded for (options are exempt from completeness)."""
     found = {}
     for name in ("indices", "stocks"):

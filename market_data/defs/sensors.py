@@ -41,7 +41,9 @@ from market_data.warehouse.watchlist import loaded_state, read_watchlist, watchl
         "crypto and forex pairs over UTC days; and refreshes new stocks' corporate actions."
     ),
 )
-def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseResource):
+def watchlist_backfill(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> SensorResult:
     with warehouse.connection() as conn:
         watchlist = read_watchlist(conn)
         # No cursor (a new Dagster storage): what the table already holds is not new.
@@ -100,7 +102,7 @@ def watchlist_backfill(context: SensorEvaluationContext, warehouse: WarehouseRes
 )
 def flat_file_supersedes_rest(
     context: SensorEvaluationContext, warehouse: WarehouseResource, flat_files: FlatFilesResource
-):
+) -> SkipReason | list[RunRequest]:
     with warehouse.connection() as conn:
         rest_days = rest_sourced_days(conn)
         symbols = supersession_symbols(conn)
@@ -126,7 +128,9 @@ def flat_file_supersedes_rest(
         "META)."
     ),
 )
-def renamed_stock_reload(context: SensorEvaluationContext, warehouse: WarehouseResource):
+def renamed_stock_reload(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> SkipReason | list[RunRequest]:
     loaded = [
         parse_day(key)
         for key in context.instance.get_materialized_partitions(AssetKey("historical_bars"))
