@@ -203,7 +203,7 @@ def end_to_end(s3_endpoint: str, bucket: str, url: str, work: Path) -> float:
         BarStoreResource,
         FlatFilesResource,
         PipelineSettingsResource,
-    RestApiResource,
+        RestApiResource,
         WarehouseResource,
     )
     from market_data.warehouse.db import connect

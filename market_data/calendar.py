@@ -12,11 +12,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from market_data.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar
 
 NEW_YORK = ZoneInfo("America/New_York")
 MS_PER_MINUTE = 60_000
@@ -56,7 +60,7 @@ def parse_day(key: str) -> date:
 
 
 @functools.cache
-def nyse_calendar():
+def nyse_calendar() -> ExchangeCalendar:
     """The NYSE (XNYS) calendar of exchange_calendars, built once per process."""
     import exchange_calendars
 

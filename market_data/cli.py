@@ -15,12 +15,15 @@ import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from market_data import settings
 from market_data.calendar import parse_day, today_in_new_york
 from market_data.errors import ConfigurationError
 from market_data.run_tags import FETCH_TAG, RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_TAG
+
+if TYPE_CHECKING:
+    from market_data.defs.resources import WarehouseResource
 
 log = logging.getLogger("market_data")
 
@@ -122,7 +125,8 @@ def resolve_range(
 def _error_text(event: Any) -> str:
     error = event.event_specific_data.error
     # Dagster wraps the project's own error (which names the day and the object) once.
-    return (error.cause or error).message.strip()
+    # A Dagster SerializableErrorInfo: its message is a str.
+    return cast(str, (error.cause or error).message.strip())
 
 
 def run_job(
@@ -131,7 +135,7 @@ def run_job(
     days: tuple[date, date] | None = None,
     tags: dict[str, str] | None = None,
     assets: list[str] | None = None,
-    run_config: dict | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> bool:
     """Execute one of the project's jobs as a run on the instance; True on success."""
     from dagster import AssetKey
@@ -194,7 +198,7 @@ def _are_pairs(symbols: list[str]) -> tuple[list[str], list[str]]:
     return [s for s in symbols if s not in pairs], pairs
 
 
-def _warehouse():
+def _warehouse() -> WarehouseResource:
     """The warehouse for direct reads (outside a run, EnvVars are not resolved)."""
     from market_data.defs.resources import direct_warehouse
 
@@ -671,7 +675,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from market_data.embedded import start_embedded
 
             start_embedded()  # whichever of them the settings leave to the embedded default
-        return args.func(args)
+        # Every subcommand's func is a cmd_* function: it returns the exit status.
+        return cast(int, args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

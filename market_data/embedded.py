@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 from datetime import date
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from market_data import settings
 from market_data.errors import ConfigurationError
@@ -67,23 +67,27 @@ def start_embedded() -> EmbeddedServers | None:
     )
     if not (database or source or rest):
         return None
-    return _local().start_embedded(database=database, source=source, rest=rest)
+    # _local() is a module object, untyped to mypy: the casts below name what
+    # market_data_local.embedded's functions return.
+    return cast(
+        "EmbeddedServers", _local().start_embedded(database=database, source=source, rest=rest)
+    )
 
 
 def embedded_database_url() -> str:
     """The running embedded cluster's data database."""
-    return _local().embedded_database_url()
+    return cast(str, _local().embedded_database_url())
 
 
 def ensure_embedded_database() -> str:
     """The embedded cluster's data database, the cluster started if need be (a read needs
     no S3 server)."""
-    return _local().ensure_embedded_database()
+    return cast(str, _local().ensure_embedded_database())
 
 
 def embedded_dagster_database(name: str) -> str:
     """The running embedded cluster's database ``name`` for Dagster's storage."""
-    return _local().embedded_cluster().ensure_database(name)
+    return cast(str, _local().embedded_cluster().ensure_database(name))
 
 
 def embedded_s3() -> tuple[str, dict[str, str]]:
@@ -110,7 +114,7 @@ def running_embedded() -> list[str]:
         local = _local()
     except ConfigurationError:
         return []
-    return local.running_embedded()
+    return cast(list[str], local.running_embedded())
 
 
 def stop_embedded() -> list[str]:
@@ -119,4 +123,4 @@ def stop_embedded() -> list[str]:
         local = _local()
     except ConfigurationError:
         return []
-    return local.stop_embedded()
+    return cast(list[str], local.stop_embedded())

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlalchemy as db
@@ -196,11 +197,13 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
         os.environ.setdefault(EVENT_BATCH_SIZE_VARIABLE, str(EVENT_BATCH_SIZE))
 
     @classmethod
-    def config_type(cls) -> dict:
+    def config_type(cls) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value) -> ProjectPostgresStorage:
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> ProjectPostgresStorage:
         return cls(postgres_url=dagster_storage_url(), inst_data=inst_data)
 
 

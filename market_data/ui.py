@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from market_data import settings
@@ -106,7 +107,7 @@ def port_is_taken(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def _wait(check, what: str, processes: list[subprocess.Popen]) -> None:
+def _wait(check: Callable[[], bool], what: str, processes: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if check():
@@ -128,7 +129,7 @@ def _answers(url: str) -> bool:
 STOP_TIMEOUT_SECONDS = 30
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     """Stop the processes last started first, each gone before the next is asked: the
     daemon must not tick against a code server that has already left."""
     for p in reversed(processes):
@@ -164,7 +165,7 @@ def serve(host: str, port: int) -> int:
     stop_following = threading.Event()
     threading.Thread(target=_follow, args=(log, UiLogFilter(), stop_following), daemon=True).start()
 
-    def start(*args: str) -> subprocess.Popen:
+    def start(*args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [str(bindir / args[0]), *args[1:]],
             cwd=REPO_ROOT,
@@ -174,7 +175,7 @@ def serve(host: str, port: int) -> int:
             start_new_session=True,
         )
 
-    processes: list[subprocess.Popen] = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         processes.append(start("dagster", *CODE_SERVER_ARGS, "-p", str(code_port)))
         _wait(lambda: port_is_taken("127.0.0.1", code_port), "the code server", processes)

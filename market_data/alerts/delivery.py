@@ -100,7 +100,9 @@ def deliver(
     return outcomes
 
 
-def record(log: logging.Logger | logging.LoggerAdapter, alerts: Iterable[Alert]) -> list[str]:
+def record(
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger], alerts: Iterable[Alert]
+) -> list[str]:
     """Every alert in the sensor's log, configured channel or not; returns the lines."""
     lines = [f"{a.kind} {a.status}: {a.summary}" for a in alerts]
     for line in lines:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from market_data.errors import SourceError
 
@@ -71,14 +72,14 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _label(kind: str, item: dict) -> str:
+def _label(kind: str, item: dict[str, Any]) -> str:
     ticker = item.get("ticker") or "?"
     when = item.get("execution_date") or item.get("ex_dividend_date") or "?"
     ident = f" (id {item['id']})" if item.get("id") else ""
     return f"Massive {kind} of {ticker} on {when}{ident}"
 
 
-def _date(item: dict, key: str, label: str, required: bool = True) -> date | None:
+def _date(item: dict[str, Any], key: str, label: str, required: bool = True) -> date | None:
     value = item.get(key)
     if value in (None, ""):
         if required:
@@ -90,7 +91,7 @@ def _date(item: dict, key: str, label: str, required: bool = True) -> date | Non
         raise MalformedReference(f"{label}: {key} {value!r} is not a date") from None
 
 
-def _positive(item: dict, key: str, label: str, allow_zero: bool = False) -> float:
+def _positive(item: dict[str, Any], key: str, label: str, allow_zero: bool = False) -> float:
     value = item.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedReference(f"{label}: {key} {value!r} is not a number")
@@ -100,7 +101,7 @@ def _positive(item: dict, key: str, label: str, allow_zero: bool = False) -> flo
     return float(value)
 
 
-def _ticker(item: dict, label: str) -> str:
+def _ticker(item: dict[str, Any], label: str) -> str:
     ticker = item.get("ticker")
     if not isinstance(ticker, str) or not ticker.strip():
         raise MalformedReference(f"{label}: ticker is missing")
@@ -184,7 +185,7 @@ def distinct_dividends(dividends: Iterable[Dividend]) -> list[Dividend]:
 
 
 def ticker_periods_from_events(
-    symbol: str, body: dict, composite_figi: str | None
+    symbol: str, body: dict[str, Any], composite_figi: str | None
 ) -> list[TickerPeriod]:
     """The ``ticker_change`` events of ``/vX/reference/tickers/{symbol}/events``, oldest
     first; an event with no date or ticker is refused."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, timedelta
+from typing import Any
 
 import psycopg
 
@@ -36,7 +37,9 @@ class Changes:
         )
 
 
-def _changes(old: dict, new: dict) -> Changes:
+def _changes(
+    old: dict[tuple[Any, ...], tuple[Any, ...]], new: dict[tuple[Any, ...], tuple[Any, ...]]
+) -> Changes:
     return Changes(
         added=len(new.keys() - old.keys()),
         changed=sum(1 for k in new.keys() & old.keys() if new[k] != old[k]),
@@ -51,7 +54,7 @@ def _replace(
     columns: Sequence[str],
     key_size: int,
     tickers: Sequence[str],
-    rows: Sequence[tuple],
+    rows: Sequence[tuple[Any, ...]],
 ) -> Changes:
     listed = ", ".join(columns)
     with conn.transaction():

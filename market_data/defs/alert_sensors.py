@@ -11,12 +11,14 @@ or fails because of, an alert.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dagster import (
     ConfigurableResource,
     DagsterEventType,
+    DagsterInstance,
     DefaultSensorStatus,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     sensor,
@@ -41,7 +43,8 @@ from market_data.supersession import published_rest_days, rest_sourced_days
 TICK_SECONDS = 30
 
 
-class AlertChannelsResource(ConfigurableResource):
+# Unsubscripted like the resources of defs/resources.py (which say why).
+class AlertChannelsResource(ConfigurableResource):  # type: ignore[type-arg]
     """The alert channels as the environment configures them; secrets arrive as ``EnvVar``s,
     so the UI shows their names only."""
 
@@ -88,7 +91,7 @@ def send_and_report(
     return SensorResult(skip_reason=tick_report(sent, outcomes), cursor=cursor.dump())
 
 
-def alert_sensor(description: str):
+def alert_sensor(description: str) -> Callable[[Callable[..., SensorResult]], SensorDefinition]:
     return sensor(
         minimum_interval_seconds=TICK_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
@@ -125,7 +128,7 @@ def run_failure_alerts(
     return send_and_report(context, cursor, alerts, alert_channels)
 
 
-def will_retry(instance, run_id: str) -> bool:
+def will_retry(instance: DagsterInstance, run_id: str) -> bool:
     run = instance.get_run_by_id(run_id)
     return run is not None and run.tags.get("dagster/will_retry") == "true"
 

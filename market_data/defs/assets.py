@@ -8,7 +8,9 @@ range of days, which are handled side by side, each loaded on its own
 
 from collections.abc import Iterable
 from datetime import date, timedelta
+from typing import Any
 
+import psycopg
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -57,7 +59,7 @@ LATEST_SESSION_BY_EVENING = FreshnessPolicy.cron(
 )
 
 
-def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResult:
+def skipped(context: AssetExecutionContext, dataset: Dataset) -> MaterializeResult[Any]:
     """A dataset none of the run's symbols is in: nothing fetched, parsed or replaced."""
     reason = f"no symbol of this run is in {dataset.name}"
     context.log.info(f"{reason}: not fetched, not parsed, its stored bars left as they are")
@@ -94,7 +96,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         warehouse: WarehouseResource,
         rest_api: RestApiResource,
         pipeline_settings: PipelineSettingsResource,
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         fetch_all = context.run.tags.get(FETCH_TAG) == "all"
         symbols = run_symbols(context, warehouse)
         if not fetch_all and not symbols.selected_underlyings(dataset):
@@ -163,7 +165,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
         bar_store: BarStoreResource,
         rest_api: RestApiResource,
         pipeline_settings: PipelineSettingsResource,
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         plan = run_symbols(context, warehouse).parse_plan(dataset, warehouse)
         underlyings = plan.underlyings
         if not underlyings:
@@ -236,7 +238,9 @@ forex_day_file, forex_bars = build_dataset_assets(UTC_DATASETS["forex"])
 UTC_DATASET_ASSETS = [crypto_day_file, crypto_bars, forex_day_file, forex_bars]
 
 
-def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
+def coverage_metadata(
+    conn: psycopg.Connection, days: list[date], symbols: list[str]
+) -> dict[str, MetadataValue]:
     """The run's days by the indices and stocks it loaded, as a heatmap; a one-day run also
     charts each symbol's day, so a glance at the UI shows a gap or a jump."""
     if not symbols or not days:
@@ -272,7 +276,7 @@ def historical_bars(
     warehouse: WarehouseResource,
     bar_store: BarStoreResource,
     pipeline_settings: PipelineSettingsResource,
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     return load_run_days(
         context,
         warehouse,
@@ -302,7 +306,7 @@ def historical_bars_utc(
     warehouse: WarehouseResource,
     bar_store: BarStoreResource,
     pipeline_settings: PipelineSettingsResource,
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     return load_run_days(
         context,
         warehouse,
@@ -324,7 +328,7 @@ def load_run_days(
     failed_run_checks: FailedRunChecks,
     missing_tolerance: float,
     charts: bool = False,
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     """Load each day of the run from its datasets' stored bars into ``historical_bars``,
     the run's symbols only; a day whose steps failed is left as it was and named."""
     store = bar_store.store()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import psycopg
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
@@ -35,7 +36,7 @@ CHECKED_ASSET = AssetKey("historical_bars")
 # Below this share of the session a day is mostly missing: an error, not a warning.
 ERROR_SHARE = 0.5
 
-Evaluation = tuple[bool, AssetCheckSeverity, dict]
+Evaluation = tuple[bool, AssetCheckSeverity, dict[str, Any]]
 # Set on a run of one partition (a range run, even of one day, has range tags instead).
 PARTITION_TAG = "dagster/partition"
 
@@ -85,7 +86,10 @@ def per_day(
 
 
 def missing_bars_on(
-    day: date, conn, underlyings: dict[str, frozenset[str]], stock_tolerance: float
+    day: date,
+    conn: psycopg.Connection,
+    underlyings: dict[str, frozenset[str]],
+    stock_tolerance: float,
 ) -> Evaluation:
     """Regular-session bars of the day's indices and stocks against the calendar; a stock
     may lack ``stock_tolerance`` of the session's minutes."""
@@ -121,11 +125,15 @@ def missing_bars_on(
     return not problems, severity, metadata
 
 
-def missing_bars_of(day: date, conn, store: BarStore, stock_tolerance: float) -> Evaluation:
+def missing_bars_of(
+    day: date, conn: psycopg.Connection, store: BarStore, stock_tolerance: float
+) -> Evaluation:
     return missing_bars_on(day, conn, _underlyings(store, day), stock_tolerance)
 
 
-def bar_sanity_of(day: date, conn, window: DayWindow | None = None) -> Evaluation:
+def bar_sanity_of(
+    day: date, conn: psycopg.Connection, window: DayWindow | None = None
+) -> Evaluation:
     """OHLC sanity of the day's bars (a New York day unless ``window`` says otherwise)."""
     found = bar_sanity(conn, day, window)
     bad = {k: v for k, v in found.items() if k != "bars" and v}
@@ -175,7 +183,7 @@ def evaluations_of_a_failed_run(
     )
 
 
-def _underlyings(store, day: date) -> dict[str, frozenset[str]]:
+def _underlyings(store: BarStore, day: date) -> dict[str, frozenset[str]]:
     """Whose bars the day was loaded for (options are exempt from completeness)."""
     found = {}
     for name in ("indices", "stocks"):

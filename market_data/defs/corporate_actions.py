@@ -9,6 +9,7 @@ after ``ticker_changes``.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from dagster import (
@@ -94,7 +95,7 @@ def _renames_table(history: TickerHistory) -> str:
 )
 def ticker_changes(
     context: AssetExecutionContext, warehouse: WarehouseResource, rest_api: RestApiResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     stocks = _stocks(context, warehouse)
     client = _client(rest_api, "ticker changes")
     with warehouse.connection() as conn:
@@ -120,7 +121,7 @@ def _refresh_actions(
     what: str,
     refresh: Callable[[psycopg.Connection, RestAggregates, list[str]], Refreshed],
     summarize: Callable[[psycopg.Connection], TableSummary],
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     """Refresh one kind of action for the run's stocks under every ticker they have had:
     Massive lists an action under the ticker of its day or under today's, by entry."""
     stocks = _stocks(context, warehouse)
@@ -146,7 +147,7 @@ def _refresh_actions(
 )
 def splits(
     context: AssetExecutionContext, warehouse: WarehouseResource, rest_api: RestApiResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     return _refresh_actions(context, warehouse, rest_api, "splits", refresh_splits, splits_summary)
 
 
@@ -161,7 +162,7 @@ def splits(
 )
 def dividends(
     context: AssetExecutionContext, warehouse: WarehouseResource, rest_api: RestApiResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     return _refresh_actions(
         context,
         warehouse,

@@ -5,6 +5,8 @@ and sensor that loads a day rebuilds that day's daily bars right after; retentio
 both. ``market_data.read`` answers ``timeframe="1d"`` from it when it covers the range.
 """
 
+from typing import Any
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from market_data.defs.assets import historical_bars
@@ -33,7 +35,9 @@ def _describe(build: DailyBuild) -> str:
         "from historical_bars per day in one transaction; holidays and weekends keep none."
     ),
 )
-def daily_bars(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def daily_bars(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult[Any]:
     with warehouse.connection() as conn:
         outcomes = for_each_day(
             context,

@@ -230,7 +230,7 @@ def tell_run_retries(context: AssetExecutionContext, worth_it: bool) -> None:
         )
 
 
-def raise_failures(label: str, outcomes: DayOutcomes) -> None:
+def raise_failures(label: str, outcomes: DayOutcomes[T]) -> None:
     """One failed day of this step re-raises its own error (it names the day); otherwise
     one error names every failed day and why, and the days left unstarted."""
     failed = sorted(outcomes.failed.items())

@@ -8,16 +8,19 @@ range can still ask for a process per step with
 ``execution: {config: {multiprocess: {max_concurrent: N}}}``.
 """
 
+from typing import Any
+
 from dagster import Field, Permissive, Selector, multi_or_in_process_executor
 
-IN_PROCESS: dict = {"in_process": {}}
-MULTIPROCESS: dict = {"multiprocess": {}}
+IN_PROCESS: dict[str, dict[str, Any]] = {"in_process": {}}
+MULTIPROCESS: dict[str, dict[str, Any]] = {"multiprocess": {}}
 
 run_executor = multi_or_in_process_executor.configured(
     lambda config: config,
     name="in_process_unless_asked",
     config_schema=Field(
-        Selector({"in_process": Permissive(), "multiprocess": Permissive()}),
+        # Dagster's Selector and Permissive constructors have no annotations.
+        Selector({"in_process": Permissive(), "multiprocess": Permissive()}),  # type: ignore[no-untyped-call]
         default_value=IN_PROCESS,
     ),
 )

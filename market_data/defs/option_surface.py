@@ -6,7 +6,9 @@ materialization's metadata; the table holds every day for queries.
 """
 
 from datetime import date
+from typing import Any
 
+import psycopg
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -59,7 +61,7 @@ def option_surface(
     context: AssetExecutionContext,
     warehouse: WarehouseResource,
     pipeline_settings: PipelineSettingsResource,
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     rate = pipeline_settings.risk_free_rate
     with warehouse.connection() as conn:
         underlyings = [e for e in read_watchlist(conn).entries if e.include_options]
@@ -86,7 +88,7 @@ def option_surface(
     return MaterializeResult(metadata=metadata)
 
 
-def _rows(conn, day: date, columns: str) -> list[tuple]:
+def _rows(conn: psycopg.Connection, day: date, columns: str) -> list[tuple[Any, ...]]:
     return conn.execute(
         f"SELECT underlying, root, expiration, {columns} FROM option_surface"
         " WHERE day = %s ORDER BY underlying, expiration, root",
@@ -94,7 +96,7 @@ def _rows(conn, day: date, columns: str) -> list[tuple]:
     ).fetchall()
 
 
-def parity_of(day: date, conn) -> Evaluation:
+def parity_of(day: date, conn: psycopg.Connection) -> Evaluation:
     """Forwards implied by the strikes around K* must agree within a few ticks."""
     rows = _rows(conn, day, "parity_spread, parity_tolerance")
     broken = [
@@ -109,7 +111,7 @@ def parity_of(day: date, conn) -> Evaluation:
     return not broken, AssetCheckSeverity.WARN, metadata
 
 
-def iv_coverage_of(day: date, conn) -> Evaluation:
+def iv_coverage_of(day: date, conn: psycopg.Connection) -> Evaluation:
     """At least half the near-the-money contracts of an expiration must have an IV."""
     rows = _rows(conn, day, "near_money, near_money_solved")
     short = [

@@ -40,7 +40,10 @@ def secret(config: Settings, name: str) -> Any:
     return EnvVar(name) if config.has_secret(name) else None
 
 
-class FlatFilesResource(ConfigurableResource):
+# ConfigurableResource is generic in what it hands to the code (its TypeVar has no
+# default); these resources hand out themselves and, like Dagster's own, leave it out:
+# a subscripted base would be a new pydantic class in the MRO.
+class FlatFilesResource(ConfigurableResource):  # type: ignore[type-arg]
     """The Massive flat-file bucket, read through dagster-aws's S3 resource."""
 
     endpoint_url: str | None = None
@@ -88,7 +91,7 @@ class EmbeddedFlatFilesResource(FlatFilesResource):
         return f"embedded demo source (s3://{self.bucket}, no MASSIVE_AWS_ACCESS_KEY set)"
 
 
-class WarehouseResource(ConfigurableResource):
+class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]  # see FlatFilesResource
     """The PostgreSQL holding ``historical_bars`` and ``watchlist``; its schema is applied on
     first use."""
 
@@ -120,7 +123,7 @@ class EmbeddedWarehouseResource(WarehouseResource):
         return embedded_database_url()
 
 
-class RestApiResource(ConfigurableResource):
+class RestApiResource(ConfigurableResource):  # type: ignore[type-arg]  # see FlatFilesResource
     """Massive's REST aggregates API: the stand-in for day files not published yet.
 
     Without ``MASSIVE_API_KEY`` the REST path is disabled, and a recent day without
@@ -177,7 +180,7 @@ class EmbeddedRestApiResource(RestApiResource):
         return self._client(*embedded_rest())
 
 
-class BarStoreResource(ConfigurableResource):
+class BarStoreResource(ConfigurableResource):  # type: ignore[type-arg]  # see FlatFilesResource
     """Where parsed bars are kept as Parquet: ``MARKET_DATA_HOME/bars`` by default, or an
     S3 prefix (``uri``, ``MARKET_DATA_BARS_URI``) so that runs on several machines share them.
 
@@ -205,7 +208,7 @@ class BarStoreResource(ConfigurableResource):
         )
 
 
-class PipelineSettingsResource(ConfigurableResource):
+class PipelineSettingsResource(ConfigurableResource):  # type: ignore[type-arg]  # see FlatFilesResource
     """How runs, checks and sensors work (README "Environment"): how many days a range run
     downloads and parses side by side, how far back a new symbol is loaded, what the
     completeness checks tolerate, the rate that discounts option prices."""

@@ -50,7 +50,7 @@ def watchlist_backfill(
     warehouse: WarehouseResource,
     rest_api: RestApiResource,
     pipeline_settings: PipelineSettingsResource,
-):
+) -> SensorResult:
     with warehouse.connection() as conn:
         watchlist = read_watchlist(conn)
         # No cursor (a new Dagster storage): what the table already holds is not new.
@@ -109,7 +109,7 @@ def watchlist_backfill(
 )
 def flat_file_supersedes_rest(
     context: SensorEvaluationContext, warehouse: WarehouseResource, flat_files: FlatFilesResource
-):
+) -> SkipReason | list[RunRequest]:
     with warehouse.connection() as conn:
         rest_days = rest_sourced_days(conn)
         symbols = supersession_symbols(conn)
@@ -135,7 +135,9 @@ def flat_file_supersedes_rest(
         "META)."
     ),
 )
-def renamed_stock_reload(context: SensorEvaluationContext, warehouse: WarehouseResource):
+def renamed_stock_reload(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> SkipReason | list[RunRequest]:
     loaded = [
         parse_day(key)
         for key in context.instance.get_materialized_partitions(AssetKey("historical_bars"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -233,7 +234,7 @@ def _greeks_block(
 def _log_moneyness(forward: np.ndarray, strike: np.ndarray) -> np.ndarray:
     """ln(F/K), near the money from the exact difference F - K (an ulp of F/K would move an
     at-the-money price by ~F*eps/2, a visible error when the price is a 1e-4 of F)."""
-    x = np.log1p((forward - strike) / strike)  # F - K is exact for K/2 <= F <= 2K
+    x: np.ndarray = np.log1p((forward - strike) / strike)  # F - K is exact for K/2 <= F <= 2K
     far = forward < 0.5 * strike  # where log1p's argument approaches -1
     if far.any():
         x[far] = np.log(forward[far] / strike[far])
@@ -251,7 +252,9 @@ def _price(
     """discount*(intrinsic + sqrt(F K) b(-|x|, s)) for x = ln(F/K), s = sigma sqrt(T)."""
     e, f = _normalised_otm(-np.abs(x), s)
     intrinsic = np.maximum(np.where(is_call, forward - strike, strike - forward), 0.0)
-    return discount * (intrinsic + np.sqrt(forward) * np.sqrt(strike) * np.exp(e) * f)
+    return cast(
+        np.ndarray, discount * (intrinsic + np.sqrt(forward) * np.sqrt(strike) * np.exp(e) * f)
+    )
 
 
 def _normalised_otm(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -290,19 +293,25 @@ def _normalised_otm(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _otm_direct(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     """b(x, s) as the plain difference of the two N terms: exact where b is not small."""
     d1 = x / s + 0.5 * s
-    return np.exp(0.5 * x) * special.ndtr(d1) - np.exp(-0.5 * x) * special.ndtr(d1 - s)
+    return cast(
+        np.ndarray, np.exp(0.5 * x) * special.ndtr(d1) - np.exp(-0.5 * x) * special.ndtr(d1 - s)
+    )
 
 
 def _otm_gap(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     """b_max - b(x, s) = e^{x/2} N(-d1) + e^{-x/2} N(d2): a sum, accurate however close b is to b_max."""
     d1 = x / s + 0.5 * s
-    return np.exp(0.5 * x) * special.ndtr(-d1) + np.exp(-0.5 * x) * special.ndtr(d1 - s)
+    return cast(
+        np.ndarray, np.exp(0.5 * x) * special.ndtr(-d1) + np.exp(-0.5 * x) * special.ndtr(d1 - s)
+    )
 
 
 def _erfcx_difference(h: np.ndarray, t: np.ndarray) -> np.ndarray:
     """b*e^{(h^2+t^2)/2} = (erfcx(-(h+t)/sqrt2) - erfcx(-(h-t)/sqrt2))/2: one exponential, and
     outside the Taylor region the two terms differ by 5% or more (at most ~5 bits cancel)."""
-    return 0.5 * (special.erfcx(-(h + t) / _SQRT2) - special.erfcx(-(h - t) / _SQRT2))
+    return cast(
+        np.ndarray, 0.5 * (special.erfcx(-(h + t) / _SQRT2) - special.erfcx(-(h - t) / _SQRT2))
+    )
 
 
 def _taylor_series(h: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -323,7 +332,7 @@ def _taylor_series(h: np.ndarray, t: np.ndarray) -> np.ndarray:
     for order in range(_TAYLOR_ORDER - 2, 0, -2):
         total *= w
         total += odd[order // 2] * (1.0 / math.factorial(order))
-    return (2.0 / _SQRT_2PI) * t * total
+    return cast(np.ndarray, (2.0 / _SQRT_2PI) * t * total)
 
 
 def _asymptotic_series(h: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -348,12 +357,12 @@ def _asymptotic_series(h: np.ndarray, t: np.ndarray) -> np.ndarray:
         power = high2 * power
         coefficient *= -(2 * k - 1)
         total += coefficient * difference
-    return total / _SQRT_2PI
+    return cast(np.ndarray, total / _SQRT_2PI)
 
 
 def _vega_exponent(h: np.ndarray, s: np.ndarray) -> np.ndarray:
     """ln(db/ds) + ln(sqrt(2pi)) = -(h^2 + t^2)/2 with h = x/s, t = s/2."""
-    return -0.5 * (h * h + 0.25 * s * s)
+    return cast(np.ndarray, -0.5 * (h * h + 0.25 * s * s))
 
 
 def _normalised_implied_s(beta: np.ndarray, beta_gap: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -506,7 +515,7 @@ def _rational_cubic(
         + (r * y_l + width * d_l) * t * u * u
         + y_l * u * u * u
     )
-    return numerator / (1.0 + (r - 3.0) * t * u)
+    return cast(np.ndarray, numerator / (1.0 + (r - 3.0) * t * u))
 
 
 def _convex_control(
@@ -568,7 +577,7 @@ def _householder(
 
 
 def _bisect(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return 0.5 * (lo + hi)
+    return cast(np.ndarray, 0.5 * (lo + hi))
 
 
 def _derivative_ratios(h: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -580,7 +589,10 @@ def _derivative_ratios(h: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _householder_step(newton: np.ndarray, halley: np.ndarray, hh3: np.ndarray) -> np.ndarray:
     """Third-order Householder step from the Newton step -g/g', g''/g' and g'''/g'."""
-    return newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
+    return cast(
+        np.ndarray,
+        newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0)),
+    )
 
 
 def _lower_step(s: np.ndarray, x: np.ndarray, ln_beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

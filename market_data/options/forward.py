@@ -11,6 +11,7 @@ strike has both, the underlying's price times e^{rT} stands in (docs/contracts.m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class ParityPairs:
 
     def implied_forwards(self, rate: float) -> np.ndarray:
         """K + e^{rT}(C - P) at each pair's own strike."""
-        return self.strike + np.exp(rate * self.t_years) * (self.call - self.put)
+        return cast(np.ndarray, self.strike + np.exp(rate * self.t_years) * (self.call - self.put))
 
 
 def bucket_ids(group: np.ndarray, bucket: np.ndarray) -> tuple[np.ndarray, int]:
@@ -85,7 +86,7 @@ def parity_forward(
         best = np.lexsort((pairs.strike, np.abs(pairs.call - pairs.put), pairs.bucket_id))
         ids, first = np.unique(pairs.bucket_id[best], return_index=True)
         forward_of_bucket[ids] = pairs.implied_forwards(rate)[best][first]
-    forward = forward_of_bucket[bucket_id]
+    forward: np.ndarray = forward_of_bucket[bucket_id]
     missing = np.isnan(forward)
     forward[missing] = underlying_price[missing] * np.exp(rate * t_years[missing])
     return forward

@@ -5,8 +5,8 @@ from market_data.read import bars
 df = bars(["SPY", "SPX"], "2025-01-02", "2025-03-31", timeframe="5min", session="regular")
 """
 
+from market_data.corporate_actions.adjust import ADJUSTMENTS
 from market_data.read.api import (
-    ADJUSTMENTS,
     BAR_SCHEMA,
     TIMEFRAMES,
     BadReadRequest,

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from market_data import settings
 from market_data.bar_schema import READ_SCHEMA, READ_TIMESTAMP
-from market_data.calendar import Session, day_window, utc_day_window
+from market_data.calendar import DayWindow, Session, day_window, utc_day_window
 from market_data.corporate_actions.adjust import ADJUSTMENTS, Adjustment
 from market_data.datasets import InvalidSymbolError, is_pair, normalize_symbol
 from market_data.errors import ConfigurationError
@@ -111,7 +111,7 @@ class ReadRequest:
     session: SessionName
     utc_days: bool = False
 
-    def _window(self, day: date):
+    def _window(self, day: date) -> DayWindow:
         return utc_day_window(day) if self.utc_days else day_window(day)
 
     @property
@@ -344,7 +344,7 @@ def read_bars(
         }
     query = _minute_query(request.timeframe, filtered, one_offset)
 
-    def fetch(connection: psycopg.Connection, span: tuple[int, int]) -> list[dict]:
+    def fetch(connection: psycopg.Connection, span: tuple[int, int]) -> list[dict[str, np.ndarray]]:
         return [
             decode_rows(
                 copy_binary(
@@ -363,7 +363,7 @@ def read_bars(
     else:
         with ThreadPoolExecutor(max_workers=1) as pool:
 
-            def second_half() -> list[dict]:
+            def second_half() -> list[dict[str, np.ndarray]]:
                 with connect(database_url, "market-data read") as other:
                     return fetch(other, spans[1])
 

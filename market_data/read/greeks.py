@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,7 @@ def instant(at: datetime | str | pd.Timestamp) -> pd.Timestamp:
     return stamp.tz_localize(NEW_YORK) if stamp.tzinfo is None else stamp.tz_convert(NEW_YORK)
 
 
-def _last_ended_by(at_ms: int):
+def _last_ended_by(at_ms: int) -> Callable[[pa.Table], np.ndarray]:
     """The rows in the buckets of each contract's last minute that ended by ``at_ms``."""
 
     def keep(bars: pa.Table) -> np.ndarray:
@@ -201,7 +202,7 @@ def _last_ended_by(at_ms: int):
             last[candidates] = (
                 at_end | ~ended[following] | (symbols[following] != symbols[candidates])
             )
-        return np.isin(start_ms, start_ms[last]) & ended
+        return cast(np.ndarray, np.isin(start_ms, start_ms[last]) & ended)
 
     return keep
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pyarrow as pa
@@ -107,7 +107,7 @@ class RestAggregates:
             session = self._local.session = requests.Session()
         return session
 
-    def _get(self, path: str, params: dict[str, str], what: str) -> dict:
+    def _get(self, path: str, params: dict[str, str], what: str) -> object:
         url = self.base_url.rstrip("/") + path
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         for attempt in range(self.max_retries + 1):
@@ -153,7 +153,7 @@ class RestAggregates:
         day: date,
         adjusted: bool | None = False,
         window: DayWindow | None = None,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Every minute bar of ``ticker`` on ``day``, following ``next_url`` pages.
 
         Massive builds US bars on New York days, so a date is the day; a ``window`` (the
@@ -167,7 +167,7 @@ class RestAggregates:
         params = {"sort": "asc", "limit": str(PAGE_LIMIT)}
         if adjusted is not None:
             params["adjusted"] = "true" if adjusted else "false"
-        results: list[dict] = []
+        results: list[dict[str, Any]] = []
         for body in self.pages(path, params, what):
             page = body.get("results") or []
             if not isinstance(page, list):
@@ -175,14 +175,14 @@ class RestAggregates:
             results.extend(page)
         return results
 
-    def get(self, path: str, params: dict[str, str], what: str) -> dict:
+    def get(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         """One JSON answer of any endpoint, retried and rate-limited like the aggregates."""
         body = self._get(path, params, what)
         if not isinstance(body, dict):
             raise RestError(f"{what}: malformed body, not a JSON object")
         return body
 
-    def pages(self, path: str, params: dict[str, str], what: str) -> Iterator[dict]:
+    def pages(self, path: str, params: dict[str, str], what: str) -> Iterator[dict[str, Any]]:
         """Every page of a listing, following ``next_url`` on our base URL (a page is only
         yielded once it arrived whole; a failure on a later page raises)."""
         for _ in range(self.max_pages):
@@ -208,7 +208,11 @@ REST_BAR_FIELDS = {
 
 
 def rest_bars_table(
-    results: list[dict], symbol: str, underlying: str, what: str, file_ticker: str | None = None
+    results: list[dict[str, Any]],
+    symbol: str,
+    underlying: str,
+    what: str,
+    file_ticker: str | None = None,
 ) -> pa.Table:
     """REST results as candidate bars, not checked yet (``t`` is already the bars' unit, ms);
     ``file_ticker``: the ticker asked for, where it is not the symbol (a former ticker)."""

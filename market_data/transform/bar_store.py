@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -116,7 +116,7 @@ class BarStore:
 
     def exists(self, dataset: str, day: date) -> bool:
         info = self.filesystem.get_file_info(self._key(dataset, day, ".parquet"))
-        return info.type != pafs.FileType.NotFound
+        return cast(bool, info.type != pafs.FileType.NotFound)
 
     def read(self, dataset: str, day: date) -> StoredBars:
         try:

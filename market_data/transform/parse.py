@@ -17,6 +17,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,7 +52,7 @@ class ParsedDay:
 
     @property
     def rows_kept(self) -> int:
-        return self.bars.num_rows
+        return cast(int, self.bars.num_rows)
 
     @property
     def rows_quarantined(self) -> int:

@@ -152,7 +152,8 @@ def scan_stream(stream: BinaryIO, prefixes: list[bytes], label: str) -> ScannedL
     a gzip stream (every member's CRC-32 and length checked)."""
     scanner = LineScanner(prefixes, label)
     try:
-        with igzip.IGzipFile(fileobj=stream, mode="rb") as gz:
+        # isal's IGzipFile.__init__ has no annotations (the package's own gap).
+        with igzip.IGzipFile(fileobj=stream, mode="rb") as gz:  # type: ignore[no-untyped-call]
             for chunk in iter(lambda: gz.read(CHUNK_BYTES), b""):
                 scanner.feed(chunk)
     except _GZIP_ERRORS as error:
