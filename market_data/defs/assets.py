@@ -317,12 +317,19 @@ def load_run_days(
     # Only the run's symbols are replaced: a run for a new symbol leaves the others' rows be.
     symbols = run_symbols(context, warehouse)
     selected = {d.name: symbols.selected_underlyings(d) for d in datasets}
+    describe = describe_load
+    if not any(selected.values()):
+        # Not "no session": none of the run's symbols (the watchlist's) is in these datasets.
+        def describe(result: LoadResult) -> str:
+            names = ", ".join(d.name for d in datasets)
+            return f"no symbol of this run is in {names}: nothing to load"
+
     with warehouse.connection() as conn:
         outcomes = for_each_day(
             context,
             label,
             lambda day: load_bars(conn, day, datasets, store, selected),
-            describe_load,
+            describe,
             upstream=upstream,
             final=True,
         )
