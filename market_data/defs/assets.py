@@ -232,7 +232,8 @@ UTC_DATASET_ASSETS = [crypto_day_file, crypto_bars, forex_day_file, forex_bars]
 
 def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, MetadataValue]:
     """The run's days by the indices and stocks it loaded, as a heatmap; a one-day run also
-    charts each symbol's day, so a glance at the UI shows a gap or a jump."""
+    charts each symbol's day, so a glance at the UI shows a gap or a jump. Attached once
+    per run (``charts_once``)."""
     if not symbols or not days:
         return {}
     span = calendar_days(min(days), max(days))
@@ -246,6 +247,23 @@ def coverage_metadata(conn, days: list[date], symbols: list[str]) -> dict[str, M
         chart = price_chart_png(days[0], closes, session(days[0]))
         metadata["price_chart"] = MetadataValue.md(png_markdown(chart, f"close {days[0]}"))
     return metadata
+
+
+def charts_once(
+    charts: dict[str, MetadataValue], days: list[date]
+) -> tuple[date | None, dict[str, MetadataValue]]:
+    """Where a run's charts go, and what the run's other days show instead.
+
+    Dagster copies a range step's metadata into every day's materialization: the heatmap
+    (tens of KB) would be stored once per day. It goes on the last day's materialization
+    alone (the asset's latest, which its overview shows); each other day names that day."""
+    if not charts or not days:
+        return None, {}
+    first, last = min(days), max(days)
+    if first == last:
+        return last, {}
+    where = f"with {last}, the last day of this run ({first} … {last})"
+    return last, {name: MetadataValue.text(where) for name in charts}
 
 
 @asset(
@@ -271,7 +289,7 @@ def historical_bars(
         list(DATASETS.values()),
         upstream=[indices_bars.key, options_bars.key, stocks_bars.key],
         failed_run_checks=evaluations_of_a_failed_run,
-        charts=True,
+        with_charts=True,
     )
 
 
@@ -308,7 +326,7 @@ def load_run_days(
     *,
     upstream: list[AssetKey],
     failed_run_checks: FailedRunChecks,
-    charts: bool = False,
+    with_charts: bool = False,
 ) -> MaterializeResult:
     """Load each day of the run from its datasets' stored bars into ``historical_bars``,
     the run's symbols only; a day whose steps failed is left as it was and named."""
@@ -334,10 +352,11 @@ def load_run_days(
             final=True,
         )
         loaded = outcomes.done
-        extra: dict[str, MetadataValue] = {}
-        if charts:
+        charts: dict[str, MetadataValue] = {}
+        if with_charts:
             charted = sorted(selected["indices"] | selected["stocks"])
-            extra = coverage_metadata(conn, [d for d, _ in loaded], charted)
+            charts = coverage_metadata(conn, [d for d, _ in loaded], charted)
+        charts_day, elsewhere = charts_once(charts, [d for d, _ in loaded])
         if outcomes.failed:
             # Dagster marks a range step's partitions all at once, so a run that loaded
             # some days records each of them itself, then fails naming the others.
@@ -346,7 +365,10 @@ def load_run_days(
                     AssetMaterialization(
                         asset_key=context.asset_key,
                         partition=day.isoformat(),
-                        metadata=load_metadata([(day, result)]),
+                        metadata={
+                            **load_metadata([(day, result)]),
+                            **(charts if day == charts_day else elsewhere),
+                        },
                     )
                 )
             for evaluation in failed_run_checks(
@@ -354,7 +376,9 @@ def load_run_days(
             ):
                 context.log_event(evaluation)
             raise_failures(label, outcomes)
-    return MaterializeResult(metadata={**load_metadata(loaded), **extra})
+    if charts_day is not None:
+        context.add_asset_metadata(charts, partition_key=charts_day.isoformat())
+    return MaterializeResult(metadata={**load_metadata(loaded), **elsewhere})
 
 
 def describe_load(result: LoadResult) -> str:
