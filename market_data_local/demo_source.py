@@ -1,12 +1,17 @@
 """The embedded demo source: generated day files served by a local S3-compatible server,
-and Massive's REST API over the same files by a local REST server.
+and Massive's REST API over the same days by a local REST server.
 
-Used when no Massive credentials are configured. The files are generated once under
-``MARKET_DATA_HOME/demo_source`` in the exact bucket layout; the S3 server keeps objects
-in memory, so they are uploaded again whenever it has been restarted. The REST server
-(``DemoRestServer``, under ``MARKET_DATA_HOME/rest``) answers the aggregates of the days
-whose file is there and the demo's corporate actions (``local/demo_reference.py``), with
-the demo key ``DEMO_API_KEY``.
+Used when no Massive credentials are configured. The files are generated under
+``MARKET_DATA_HOME/demo_source`` in the exact bucket layout: the demo's weeks and the
+recent days up to yesterday, as Massive publishes a day's files the day after. As days
+pass, the days that fell due are generated and uploaded when the product next asks for
+the bucket (``publish_due_days``), so a UI left running keeps finding its days. The S3
+server keeps objects in memory, so they are uploaded again whenever it has been
+restarted. The REST server (``DemoRestServer``, under ``MARKET_DATA_HOME/rest``) answers
+the aggregates of any day up to the current minute, from the day's file when it is
+published and otherwise generated on request (today's, or a day not published yet: the
+same bars its file will hold), and the demo's corporate actions
+(``local/demo_reference.py``), with the demo key ``DEMO_API_KEY``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,16 +39,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from market_data import settings
-from market_data.calendar import today_in_new_york
-from market_data.datasets import DATASETS, RAW_COLUMN_TYPES
+from market_data.calendar import MS_PER_MINUTE, NEW_YORK, NS_PER_MS, today_in_new_york
+from market_data.datasets import DATASETS, RAW_COLUMN_TYPES, Dataset
 from market_data.errors import LocalServerError
 from market_data.terminal import counting
 from market_data_local.demo_actions import DEMO_API_KEY
 from market_data_local.demo_reference import demo_reference
 from market_data_local.detached import NO_PROXY, DetachedServer
-from market_data_local.generate import generate_day_file, missing_day_files
+from market_data_local.generate import generate_day_file, has_file, missing_day_files
 from market_data_local.rest_server import BarSource, LocalRestServer
 from market_data_local.s3 import LOCAL_CREDENTIALS, ensure_local_s3, seed_bucket
+from market_data_local.state import folder_lock
 
 # A stretch with a DST change (Nov 2), a holiday (Nov 27) and an early close (Nov 28).
 DEMO_START = date(2025, 10, 27)
@@ -54,11 +61,16 @@ DEMO_SOURCE_VERSION = "2"
 VERSION_FILE = ".generator-version"
 
 
+# The most days before today a schedule asks for: weekly_bulk's week (defs/schedules.py).
+SCHEDULED_DAYS = 7
+
+
 def recent_days() -> int:
     """Also the recent days, as many as the watchlist sensor loads for a new symbol
-    (MARKET_DATA_WATCHLIST_BACKFILL_DAYS), so that a symbol added in the UI, and the
-    schedules' yesterday, find their files instead of starting runs that can only fail."""
-    return settings.watchlist_backfill_days()
+    (MARKET_DATA_WATCHLIST_BACKFILL_DAYS), and at least the schedules' week, so that a
+    symbol added in the UI and the schedules' days find their files instead of starting
+    runs that can only fail."""
+    return max(settings.watchlist_backfill_days(), SCHEDULED_DAYS)
 
 
 def demo_source_dir(home: Path) -> Path:
@@ -92,32 +104,65 @@ def _empty_bucket(endpoint: str, bucket: str) -> None:
         pass  # no bucket yet: nothing to delete
 
 
-def ensure_demo_source(home: Path, bucket: str) -> str:
-    """Generate the demo days (once), serve them, and return the endpoint URL."""
+def published_windows(today: date) -> list[tuple[date, date]]:
+    """The days whose files the demo's bucket holds on ``today``: the demo's weeks, and the
+    recent days up to yesterday (Massive publishes a day's files the day after)."""
+    yesterday = today - timedelta(days=1)
+    return [
+        (DEMO_START, DEMO_END),
+        (yesterday - timedelta(days=recent_days() - 1), yesterday),
+    ]
+
+
+def _due(root: Path, today: date) -> dict[Path, tuple[Dataset, date]]:
+    """The day files due by ``today`` that are not under ``root`` yet."""
+    return {
+        path: (dataset, day)
+        for first, last in published_windows(today)
+        for dataset, day, path in missing_day_files(root, first, last)
+    }
+
+
+def _generate(root: Path, today: date) -> int:
+    """Generate the files due by ``today`` that ``root`` lacks (call under its lock)."""
+    pending = _due(root, today)
+    with counting("generating the demo's day files (once)", len(pending)) as advance:
+        for path, (dataset, day) in pending.items():
+            generate_day_file(dataset, day, path)
+            advance()
+    return len(pending)
+
+
+def ensure_demo_source(home: Path, bucket: str, today: date | None = None) -> str:
+    """Generate the demo's days due by ``today`` (New York's, by default) that are not there
+    yet, serve them, and return the endpoint URL."""
     root = demo_source_dir(home)
     regenerated = _outdated(root)
     if regenerated:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / VERSION_FILE).write_text(DEMO_SOURCE_VERSION + "\n")
-    yesterday = today_in_new_york() - timedelta(days=1)
-    pending = {
-        path: (dataset, day)
-        for first, last in (
-            (DEMO_START, DEMO_END),
-            (yesterday - timedelta(days=recent_days() - 1), yesterday),
-        )
-        for dataset, day, path in missing_day_files(root, first, last)
-    }
-    with counting("generating the demo's day files (once)", len(pending)) as advance:
-        for path, (dataset, day) in pending.items():
-            generate_day_file(dataset, day, path)
-            advance()
+    with folder_lock(root):
+        _generate(root, today or today_in_new_york())
     endpoint = ensure_local_s3(home)
     if regenerated:
         _empty_bucket(endpoint, bucket)
     seed_bucket(endpoint, bucket, root)
     return endpoint
+
+
+def publish_due_days(home: Path, bucket: str, endpoint: str, today: date | None = None) -> int:
+    """The days that fell due since the files were generated (yesterday's, once the day
+    turned), generated and uploaded to the running S3 server at ``endpoint``; how many
+    files. A look at the folder when none is due, which is nearly always."""
+    root = demo_source_dir(home)
+    today = today or today_in_new_york()
+    if not root.is_dir() or not _due(root, today):
+        return 0
+    with folder_lock(root):  # one process generates them; the others find them there
+        generated = _generate(root, today)
+        seed_bucket(endpoint, bucket, root)
+    return generated
 
 
 # --- the REST server over the same files ------------------------------------------------------
@@ -133,11 +178,22 @@ def _dataset_of(ticker: str) -> str | None:
     return "stocks"
 
 
-def day_file_bars(root: Path) -> BarSource:
+def _now() -> datetime:
+    return datetime.now(NEW_YORK)
+
+
+def day_file_bars(
+    root: Path, unpublished: Path | None = None, clock: Callable[[], datetime] = _now
+) -> BarSource:
     """A ``BarSource`` reading the day files under ``root`` (the bucket's layout): a
     ticker's rows of the day's file as REST results, unadjusted (``t`` in ms; ``vw``, which
-    the files lack, the bar's typical price; indices without ``v``/``vw``/``n``); none for
-    a day without a file."""
+    the files lack, the bar's typical price; indices without ``v``/``vw``/``n``), only the
+    minutes that have ended by ``clock()``.
+
+    A day whose file is not under ``root`` (today, or a day not published yet) is generated
+    under ``unpublished`` on its first request: the same bytes its file will have, so the
+    flat file that supersedes the REST bars holds the same bars. Without ``unpublished``, or
+    for a day after today, there are none."""
 
     @functools.lru_cache(maxsize=8)
     def read(path: Path) -> pa.Table | None:
@@ -148,12 +204,33 @@ def day_file_bars(root: Path) -> BarSource:
         )
         return pa_csv.read_csv(path, convert_options=options)
 
+    generating = threading.Lock()
+
+    def day_file(dataset: Dataset, day: date, today: date) -> Path | None:
+        published = root / dataset.key(day)
+        if published.exists():
+            if unpublished is not None:  # published since it was generated here
+                (unpublished / dataset.key(day)).unlink(missing_ok=True)
+            return published
+        if unpublished is None or day > today or not has_file(dataset, day):
+            return None
+        path = unpublished / dataset.key(day)
+        with generating:  # requests of the same day come in side by side
+            if not path.exists():
+                generate_day_file(dataset, day, path)
+        return path
+
     def source(ticker: str, day: date) -> list[dict]:
         name = _dataset_of(ticker)
-        table = read(root / DATASETS[name].key(day)) if name else None
+        now = clock()
+        path = day_file(DATASETS[name], day, now.astimezone(NEW_YORK).date()) if name else None
+        table = read(path) if path is not None else None
         if table is None:
             return []
-        rows = table.filter(pc.equal(table["ticker"], ticker)).to_pylist()
+        ended = (int(now.timestamp() * 1000) - MS_PER_MINUTE) * NS_PER_MS
+        rows = table.filter(
+            pc.and_(pc.equal(table["ticker"], ticker), pc.less_equal(table["window_start"], ended))
+        ).to_pylist()
         bars = []
         for row in rows:
             bar = {
@@ -179,8 +256,9 @@ class DemoRestError(LocalServerError):
 @dataclass
 class DemoRestServer(DetachedServer):
     """One REST server per ``root`` (``port``, ``pid``, ``server.log``), serving the day
-    files under ``source`` and the demo's reference data with ``DEMO_API_KEY``. It runs
-    detached, like the local S3 server: it outlives the command that started it."""
+    files under ``source`` (days not published yet generated under ``root/unpublished``)
+    and the demo's reference data with ``DEMO_API_KEY``. It runs detached, like the local
+    S3 server: it outlives the command that started it."""
 
     source: Path = Path()
 
@@ -199,9 +277,16 @@ class DemoRestServer(DetachedServer):
             "market_data_local.demo_source",
             "--root",
             str(self.source),
+            "--unpublished",
+            str(self.unpublished),
             "--port",
             str(port),
         ]
+
+    @property
+    def unpublished(self) -> Path:
+        """Where the days not published yet that were asked for are generated."""
+        return self.root / "unpublished"
 
     def answers(self, url: str) -> bool:
         """Whether a Massive-like server answers there (a JSON 404 for ``/`` counts)."""
@@ -239,19 +324,29 @@ def ensure_demo_rest(home: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The demo's REST server: the day files under ``--root`` and the demo's reference
-    data, with the demo key; it runs until SIGTERM or SIGINT."""
+    """The demo's REST server: the day files under ``--root`` (and, with
+    ``--unpublished``, the days not there yet, generated on request) and the demo's
+    reference data, with the demo key; it runs until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(
         prog="python -m market_data_local.demo_source",
         description="Massive's REST API over generated day files, for the demo",
     )
     parser.add_argument("--root", type=Path, required=True, help="the demo source's day files")
+    parser.add_argument(
+        "--unpublished",
+        type=Path,
+        help="where to generate, on request, the days up to today whose file --root lacks",
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-key", default=DEMO_API_KEY)
     args = parser.parse_args(argv)
     server = LocalRestServer(
-        args.api_key, day_file_bars(args.root), args.port, demo_reference(), args.host
+        args.api_key,
+        day_file_bars(args.root, args.unpublished),
+        args.port,
+        demo_reference(),
+        args.host,
     )
 
     def stop(signum: int, frame: object) -> None:

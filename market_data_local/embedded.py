@@ -23,6 +23,7 @@ from market_data_local.demo_source import (
     demo_rest_server,
     ensure_demo_rest,
     ensure_demo_source,
+    publish_due_days,
 )
 from market_data_local.postgres import EmbeddedPostgres, ensure_embedded_postgres
 from market_data_local.s3 import LOCAL_CREDENTIALS, LocalS3Server
@@ -73,8 +74,9 @@ def start_embedded(
     """Start (or reuse) the embedded servers asked for (``market_data.embedded`` decides from
     the settings which are left to the embedded default); their addresses.
 
-    The demo source is generated once and uploaded again whenever its server restarted
-    (it keeps objects in memory).
+    The demo source's days are generated once each (the days due since, when this runs
+    again or the bucket is next asked for) and uploaded again whenever its server
+    restarted (it keeps objects in memory).
     """
     home = home or settings.home()
     database_url = s3_endpoint = rest_url = None
@@ -109,14 +111,21 @@ def ensure_embedded_database(home: Path | None = None) -> str:
 
 
 def embedded_s3_endpoint(home: Path | None = None) -> str:
-    """The running local S3 server's endpoint, or a clear error naming how to start it."""
-    server = _s3(home or settings.home())
+    """The running local S3 server's endpoint, or a clear error naming how to start it.
+
+    Its bucket holds the days due by today: yesterday's files, once the day turned, are
+    generated and uploaded on the way (``publish_due_days``), so a UI left running for
+    days finds each day's files the day after, as from Massive."""
+    home = home or settings.home()
+    server = _s3(home)
     if not server.is_running():
         raise LocalServerError(
             f"the local S3 server of the demo source in {server.root} {NOT_RUNNING}, "
             "or set MASSIVE_AWS_ACCESS_KEY and MASSIVE_AWS_SECRET_KEY"
         )
-    return server.endpoint_url
+    endpoint = server.endpoint_url
+    publish_due_days(home, settings.massive_s3_bucket(), endpoint)
+    return endpoint
 
 
 def embedded_rest_base_url(home: Path | None = None) -> str:

@@ -78,7 +78,8 @@ def seed_bucket(endpoint_url: str, bucket: str, source_dir: Path) -> int:
     """Upload every file under ``source_dir`` (key = relative posix path) that the bucket
     lacks at the same size; the number uploaded. A restarted moto is empty, hence this.
 
-    ``.part`` files are downloads or generations still being written, never day files.
+    ``.part`` files are downloads or generations still being written, and dot-files the
+    generator's own (its version, its lock): never day files.
     """
     client = boto3.client(
         "s3",
@@ -101,7 +102,8 @@ def seed_bucket(endpoint_url: str, bucket: str, source_dir: Path) -> int:
     uploaded = 0
     for path in sorted(p for p in Path(source_dir).rglob("*") if p.is_file()):
         key = path.relative_to(source_dir).as_posix()
-        if key.endswith(".part") or present.get(key) == path.stat().st_size:
+        hidden = any(part.startswith(".") for part in Path(key).parts)
+        if hidden or key.endswith(".part") or present.get(key) == path.stat().st_size:
             continue
         client.upload_file(str(path), bucket, key)
         uploaded += 1

@@ -234,7 +234,8 @@ def test_the_pages_render_in_chromium(ui):
         page.set_viewport_size({"width": 1400, "height": 900})
 
         # The demo's five weeks, all materialized (weekends and the holiday with zero rows),
-        # the holiday selected; its heatmap shows the weeks, the holiday hatched.
+        # the holiday selected; the run's heatmap, with its last day, shows the weeks, the
+        # holiday hatched.
         page.goto(f"{ui['url']}/assets/historical_bars?view=partitions")
         wait_for_text(page, "Materialized (35)")
         page.locator("input").first.fill(f"[{DEMO_START}...{DEMO_END}]")
@@ -242,7 +243,10 @@ def test_the_pages_render_in_chromium(ui):
         wait_for_text(page, "35 Partitions Selected")
         page.get_by_text("2025-11-27", exact=True).first.click()
         wait_for_text(page, "rows_loaded")
+        wait_for_text(page, f"with {DEMO_END}, the last day of this run")
         shoot(page, "ui-partitions")
+        page.get_by_text(DEMO_END.isoformat(), exact=True).first.click()
+        wait_for_text(page, "[Show Markdown]")
         show_markdown(page, "coverage_heatmap", "ui-heatmap")
 
         # The failing day of missing_bars, with its missing minutes.

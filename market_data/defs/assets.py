@@ -242,7 +242,8 @@ def coverage_metadata(
     conn: psycopg.Connection, days: list[date], symbols: list[str]
 ) -> dict[str, MetadataValue]:
     """The run's days by the indices and stocks it loaded, as a heatmap; a one-day run also
-    charts each symbol's day, so a glance at the UI shows a gap or a jump."""
+    charts each symbol's day, so a glance at the UI shows a gap or a jump. Attached once
+    per run (``charts_once``)."""
     if not symbols or not days:
         return {}
     span = calendar_days(min(days), max(days))
@@ -256,6 +257,23 @@ def coverage_metadata(
         chart = price_chart_png(days[0], closes, session(days[0]))
         metadata["price_chart"] = MetadataValue.md(png_markdown(chart, f"close {days[0]}"))
     return metadata
+
+
+def charts_once(
+    charts: dict[str, MetadataValue], days: list[date]
+) -> tuple[date | None, dict[str, MetadataValue]]:
+    """Where a run's charts go, and what the run's other days show instead.
+
+    Dagster copies a range step's metadata into every day's materialization: the heatmap
+    (tens of KB) would be stored once per day. It goes on the last day's materialization
+    alone (the asset's latest, which its overview shows); each other day names that day."""
+    if not charts or not days:
+        return None, {}
+    first, last = min(days), max(days)
+    if first == last:
+        return last, {}
+    where = f"with {last}, the last day of this run ({first} … {last})"
+    return last, {name: MetadataValue.text(where) for name in charts}
 
 
 @asset(
@@ -285,7 +303,7 @@ def historical_bars(
         upstream=[indices_bars.key, options_bars.key, stocks_bars.key],
         failed_run_checks=evaluations_of_a_failed_run,
         missing_tolerance=pipeline_settings.stock_missing_tolerance,
-        charts=True,
+        with_charts=True,
     )
 
 
@@ -327,7 +345,7 @@ def load_run_days(
     upstream: list[AssetKey],
     failed_run_checks: FailedRunChecks,
     missing_tolerance: float,
-    charts: bool = False,
+    with_charts: bool = False,
 ) -> MaterializeResult[Any]:
     """Load each day of the run from its datasets' stored bars into ``historical_bars``,
     the run's symbols only; a day whose steps failed is left as it was and named."""
@@ -336,20 +354,28 @@ def load_run_days(
     # Only the run's symbols are replaced: a run for a new symbol leaves the others' rows be.
     symbols = run_symbols(context, warehouse)
     selected = {d.name: symbols.selected_underlyings(d) for d in datasets}
+    describe = describe_load
+    if not any(selected.values()):
+        # Not "no session": none of the run's symbols (the watchlist's) is in these datasets.
+        def describe(result: LoadResult) -> str:
+            names = ", ".join(d.name for d in datasets)
+            return f"no symbol of this run is in {names}: nothing to load"
+
     with warehouse.connection() as conn:
         outcomes = for_each_day(
             context,
             label,
             lambda day: load_bars(conn, day, datasets, store, selected),
-            describe_load,
+            describe,
             upstream=upstream,
             final=True,
         )
         loaded = outcomes.done
-        extra: dict[str, MetadataValue] = {}
-        if charts:
+        charts: dict[str, MetadataValue] = {}
+        if with_charts:
             charted = sorted(selected["indices"] | selected["stocks"])
-            extra = coverage_metadata(conn, [d for d, _ in loaded], charted)
+            charts = coverage_metadata(conn, [d for d, _ in loaded], charted)
+        charts_day, elsewhere = charts_once(charts, [d for d, _ in loaded])
         if outcomes.failed:
             # Dagster marks a range step's partitions all at once, so a run that loaded
             # some days records each of them itself, then fails naming the others.
@@ -358,7 +384,10 @@ def load_run_days(
                     AssetMaterialization(
                         asset_key=context.asset_key,
                         partition=day.isoformat(),
-                        metadata=load_metadata([(day, result)]),
+                        metadata={
+                            **load_metadata([(day, result)]),
+                            **(charts if day == charts_day else elsewhere),
+                        },
                     )
                 )
             for evaluation in failed_run_checks(
@@ -366,7 +395,9 @@ def load_run_days(
             ):
                 context.log_event(evaluation)
             raise_failures(label, outcomes)
-    return MaterializeResult(metadata={**load_metadata(loaded), **extra})
+    if charts_day is not None:
+        context.add_asset_metadata(charts, partition_key=charts_day.isoformat())
+    return MaterializeResult(metadata={**load_metadata(loaded), **elsewhere})
 
 
 def describe_load(result: LoadResult) -> str:

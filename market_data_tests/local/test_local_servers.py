@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from botocore.config import Config
 
+from market_data.calendar import NEW_YORK
 from market_data.corporate_actions.massive import fetch_splits
 from market_data.datasets import DATASETS
 from market_data.sources.rest import RestAggregates
@@ -163,6 +164,7 @@ def test_local_s3_serves_seeded_files(s3_server: LocalS3Server, tmp_path: Path):
     (source / "us_stocks_sip/minute_aggs_v1/2025/01/2025-01-02.csv.gz").write_bytes(b"a" * 10)
     (source / "us_options_opra/day_aggs_v1/2025-01-02.csv.gz").write_bytes(b"b" * 20)
     (source / "us_options_opra/day_aggs_v1/2025-01-03.csv.gz.part").write_bytes(b"half")
+    (source / ".lock").write_bytes(b"")  # the generator's own
 
     assert seed_bucket(endpoint, "flatfiles", source) == 2
     listed = _client(endpoint).list_objects_v2(Bucket="flatfiles")["Contents"]
@@ -191,7 +193,16 @@ def rest_home(tmp_path: Path) -> Iterator[Path]:
     demo_rest_server(tmp_path).stop()
 
 
-def test_the_demo_rest_server_serves_the_day_files_and_the_corporate_actions(rest_home: Path):
+def expected_bars(day: date, folder: Path) -> list[dict]:
+    """NVDA's bars of ``day`` as its file, generated on its own, holds them."""
+    stocks = DATASETS["stocks"]
+    generate_day_file(stocks, day, folder / "expected" / stocks.key(day))
+    return day_file_bars(folder / "expected")("NVDA", day)
+
+
+def test_the_demo_rest_server_serves_the_day_files_and_the_corporate_actions(
+    rest_home: Path, tmp_path: Path
+):
     day, stocks = date(2025, 11, 7), DATASETS["stocks"]  # before NVDA's 4-for-1
     source = demo_source_dir(rest_home)
     generate_day_file(stocks, day, source / stocks.key(day))
@@ -206,7 +217,13 @@ def test_the_demo_rest_server_serves_the_day_files_and_the_corporate_actions(res
     assert raw == day_file_bars(source)("NVDA", day) and len(raw) > 390
     adjusted = client.minute_bars("NVDA", day, adjusted=True)
     assert [b["c"] for b in adjusted] == [round(b["c"] / 4, 4) for b in raw]
-    assert client.minute_bars("NVDA", date(2025, 11, 10)) == []  # no file that day
+    # A day not published: generated on request, beside the published files, as the bars
+    # its file will hold; a day to come has none.
+    later = date(2025, 11, 10)
+    assert client.minute_bars("NVDA", later, adjusted=False) == expected_bars(later, tmp_path)
+    assert (server.unpublished / stocks.key(later)).exists()
+    assert not (source / stocks.key(later)).exists()
+    assert client.minute_bars("NVDA", date.today() + timedelta(days=2)) == []
     assert [s.ticker for s in fetch_splits(client, ["NVDA", "NA"])] == ["NA", "NVDA"]
 
     pid = int((server.root / "pid").read_text())
@@ -214,3 +231,23 @@ def test_the_demo_rest_server_serves_the_day_files_and_the_corporate_actions(res
     assert not server.is_running()
     assert not Path(f"/proc/{pid}").exists()
     server.stop()  # stopping a stopped server is a no-op
+
+
+def test_the_demo_rest_bars_of_a_day_end_at_the_current_minute(tmp_path: Path):
+    published, unpublished = tmp_path / "published", tmp_path / "unpublished"
+    day, stocks = date(2025, 11, 25), DATASETS["stocks"]
+    noon = datetime(2025, 11, 25, 12, 0, tzinfo=NEW_YORK)
+    at_noon = day_file_bars(published, unpublished, clock=lambda: noon)
+    whole_day = expected_bars(day, tmp_path)
+    so_far = at_noon("NVDA", day)
+    last_ms = int(noon.timestamp() * 1000) - 60_000  # the 11:59 bar ended at noon
+    assert so_far == [b for b in whole_day if b["t"] <= last_ms] and so_far[-1]["t"] == last_ms
+    assert at_noon("NVDA", date(2025, 11, 26)) == []  # tomorrow: none, and nothing generated
+    assert not (unpublished / stocks.key(date(2025, 11, 26))).exists()
+    assert day_file_bars(published, clock=lambda: noon)("NVDA", day) == []  # nowhere to generate
+
+    # Published since: served from its file, the copy generated on request dropped.
+    generate_day_file(stocks, day, published / stocks.key(day))
+    later = day_file_bars(published, unpublished, clock=lambda: noon + timedelta(days=1))
+    assert later("NVDA", day) == whole_day
+    assert not (unpublished / stocks.key(day)).exists()
