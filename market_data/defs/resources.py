@@ -67,6 +67,10 @@ class FlatFilesResource(ConfigurableResource):  # type: ignore[type-arg]
         )
         return s3.get_client()
 
+    def is_demo(self) -> bool:
+        """Whether the files are the demo's generated ones (the embedded source)."""
+        return False
+
     def describe(self) -> str:
         """Where files come from, for metadata and logs (no credentials)."""
         return f"s3://{self.bucket} at {self.endpoint_url or settings.DEFAULT_S3_ENDPOINT}"
@@ -86,6 +90,9 @@ class EmbeddedFlatFilesResource(FlatFilesResource):
             max_attempts=5,
         )
         return s3.get_client()
+
+    def is_demo(self) -> bool:
+        return True
 
     def describe(self) -> str:
         return f"embedded demo source (s3://{self.bucket}, no MASSIVE_AWS_ACCESS_KEY set)"

@@ -10,11 +10,13 @@ from dagster import (
     DefaultScheduleStatus,
     RunRequest,
     ScheduleEvaluationContext,
+    SkipReason,
     schedule,
 )
 
 from market_data.calendar import NEW_YORK, UTC
 from market_data.defs.jobs import historical_bars_job, historical_bars_utc_job, retention_job
+from market_data.defs.resources import FlatFilesResource
 from market_data.run_tags import RANGE_END_TAG, RANGE_START_TAG
 
 
@@ -69,9 +71,19 @@ def weekly_bulk(context: ScheduleEvaluationContext) -> RunRequest:
     cron_schedule="30 6 * * 1",
     execution_timezone="America/New_York",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Monday 06:30 ET, after the weekly run: retention (365 days).",
+    description=(
+        "Monday 06:30 ET, after the weekly run: retention (365 days). Skipped on the demo's "
+        "generated files, whose fixed weeks would otherwise go once they are a year old."
+    ),
 )
-def weekly_retention(context: ScheduleEvaluationContext) -> RunRequest:
+def weekly_retention(
+    context: ScheduleEvaluationContext, flat_files: FlatFilesResource
+) -> RunRequest | SkipReason:
+    if flat_files.is_demo():
+        return SkipReason(
+            "the demo's generated data is kept: retention applies to Massive's files "
+            "(MASSIVE_AWS_ACCESS_KEY set)"
+        )
     return RunRequest(run_key=f"retention:{_today(context)}")
 
 

@@ -9,7 +9,13 @@ from dagster import DagsterInstance, build_schedule_context, build_sensor_contex
 from market_data.calendar import NEW_YORK, day_window, today_in_new_york
 from market_data.definitions import defs
 from market_data.defs.corporate_actions import daily_corporate_actions
-from market_data.defs.resources import PipelineSettingsResource, RestApiResource, WarehouseResource
+from market_data.defs.resources import (
+    EmbeddedFlatFilesResource,
+    FlatFilesResource,
+    PipelineSettingsResource,
+    RestApiResource,
+    WarehouseResource,
+)
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention
 from market_data.defs.sensors import watchlist_backfill
 from market_data.run_tags import SYMBOLS_TAG
@@ -155,3 +161,17 @@ def test_without_the_rest_api_no_corporate_actions_refresh_is_requested(db, data
     assert "MASSIVE_API_KEY is not set" in skipped.skip_message
     requested = corporate_actions_schedule(RestApiResource(api_key=KEY))
     assert requested.run_key == "corporate_actions:2025-11-25"
+
+
+def test_retention_keeps_the_demos_generated_weeks_and_prunes_real_data():
+    monday = at(date(2026, 12, 7), 6)
+
+    def evaluate(flat_files):
+        with build_schedule_context(
+            scheduled_execution_time=monday, resources={"flat_files": flat_files}
+        ) as context:
+            return weekly_retention(context)
+
+    skipped = evaluate(EmbeddedFlatFilesResource())
+    assert "the demo's generated data is kept" in skipped.skip_message
+    assert evaluate(FlatFilesResource(bucket="flatfiles")).run_key == "retention:2026-12-07"

@@ -36,6 +36,7 @@ from dagster import (  # noqa: E402
 
 import market_data.definitions as product_location  # noqa: E402
 from market_data.defs.jobs import historical_bars_job, retention_job  # noqa: E402
+from market_data.defs.resources import FlatFilesResource  # noqa: E402
 from market_data.defs.schedules import daily_after_close, weekly_bulk, weekly_retention  # noqa: E402
 from market_data.defs.sensors import flat_file_supersedes_rest, watchlist_backfill  # noqa: E402
 from market_data_tests.soak.plan import REQUEST_TAG, REQUESTS_ENV  # noqa: E402
@@ -77,7 +78,7 @@ def read_requests() -> list[dict]:
     default_status=DefaultSensorStatus.RUNNING,
     description="The soak's scheduler: the product's schedules evaluated at simulated times.",
 )
-def soak_calendar(context: SensorEvaluationContext) -> SensorResult:
+def soak_calendar(context: SensorEvaluationContext, flat_files: FlatFilesResource) -> SensorResult:
     done = int(context.cursor or 0)
     pending = read_requests()[done:]
     runs = []
@@ -96,7 +97,10 @@ def soak_calendar(context: SensorEvaluationContext) -> SensorResult:
             continue
         schedule = SCHEDULES[request["schedule"]]
         at = datetime.fromisoformat(request["at"])
-        made = schedule(build_schedule_context(scheduled_execution_time=at))
+        with build_schedule_context(
+            scheduled_execution_time=at, resources={"flat_files": flat_files}
+        ) as scheduled:
+            made = schedule(scheduled)
         assert isinstance(made, RunRequest), made
         runs.append(
             made.with_replaced_attrs(
