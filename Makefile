@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Test processes: one per core, at most 4 (each starts its own PostgreSQL and S3 servers).
+WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
-.PHONY: install demo test bench soak ui snapshot stop clean
+.PHONY: install demo test test-fast bench soak ui snapshot stop clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -21,7 +23,8 @@ demo: install
 	$(BIN)/market-data demo
 
 # Chromium for the UI tests (only the tests need it), ruff (lint and format), mypy, the quick
-# benchmarks (so they never rot), then every test suite; the last line is the wall time.
+# benchmarks (so they never rot), then every test suite, slow ones included, in one process per
+# core (pytest-xdist, a file's tests together); the last line is the wall time.
 test: install
 	@start=$$(date +%s); \
 	./scripts/install-system-packages.sh --browser && \
@@ -30,9 +33,17 @@ test: install
 	$(BIN)/mypy && \
 	$(BIN)/python -W ignore bench/run.py --quick && \
 	$(BIN)/python -W ignore bench/options.py --quick --repeat 1 && \
-	$(BIN)/python -m pytest -m "not slow"; \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile; \
 	status=$$?; took=$$(( $$(date +%s) - start )); \
 	echo "make test: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
+
+# The suites that start no daemon, UI, fresh virtualenv or long run (those are marked slow):
+# under 2 minutes, for the edit-test loop.
+test-fast: install
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist loadfile -q; \
+	status=$$?; took=$$(( $$(date +%s) - start )); \
+	echo "make test-fast: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
 
 # Every benchmark script (bench/all.py: run, run_cost, read, options, large_watchlist), then one line
 # per target, held or missed; exits 1 if any target was missed.

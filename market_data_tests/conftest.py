@@ -118,3 +118,30 @@ def bucket(s3_client) -> str:
     name = f"flatfiles-{uuid.uuid4().hex[:10]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+# The fault suite's table (market_data_tests/faults): its rows arrive as the tests'
+# user_properties, which pytest-xdist carries from its workers, and are printed at the end.
+FAULT_ROW = "fault_report_row"
+_fault_rows: list[tuple[str, ...]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _fault_rows.extend(
+            tuple(value) for name, value in report.user_properties if name == FAULT_ROW
+        )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _fault_rows:
+        return
+    header = ("fault", "outcome", "rows before", "rows after")
+    widths = [max(len(row[i]) for row in (header, *_fault_rows)) for i in range(4)]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+
+    terminalreporter.section("fault suite")
+    for row in (header, *_fault_rows):
+        terminalreporter.write_line(line(row))

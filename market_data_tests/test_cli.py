@@ -22,6 +22,8 @@ from market_data.warehouse.watchlist import add_to_watchlist
 from market_data_local.generate import generate_source
 from market_data_local.s3 import seed_bucket
 
+pytestmark = pytest.mark.slow  # every command as a user types it, in subprocesses
+
 WEEK = (date(2025, 11, 24), date(2025, 11, 28))
 
 

@@ -19,6 +19,8 @@ from market_data_local.demo_source import demo_rest_server
 from market_data_local.postgres import EmbeddedPostgres
 from market_data_local.s3 import LocalS3Server
 
+pytestmark = pytest.mark.slow  # market-data demo end to end
+
 
 def test_demo_runs_end_to_end_on_embedded_servers():
     # Not under pytest's tmp dir: as root the embedded server runs as `postgres`.

@@ -14,6 +14,8 @@ import pytest
 
 from market_data_tests.read.stored_minutes import write_minutes
 
+pytestmark = pytest.mark.slow  # a fresh virtualenv, pip install .
+
 REPO = Path(__file__).resolve().parents[1]
 DAY = date(2025, 11, 19)
 

@@ -35,7 +35,7 @@ from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import free_port
 from market_data_tests.day_files import withdraw_hour
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -14,7 +14,7 @@ import pytest
 from market_data.ui import port_is_taken
 from market_data_tests.conftest import free_port
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 SIGNALS = {
     "Ctrl-C to its process group": lambda p: os.killpg(p.pid, signal.SIGINT),

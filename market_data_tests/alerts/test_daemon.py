@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from dagster import materialize
 
 from market_data.ui import CODE_SERVER_ARGS, write_grpc_workspace
@@ -23,6 +24,8 @@ from market_data_tests.defs.test_scale_out import (
     subprocess_environment,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # a real daemon, restarted
 
 ALERT_WAIT_SECONDS = 120  # sensors tick every 30 s; the daemon's first pass comes at once
 

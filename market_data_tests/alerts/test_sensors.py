@@ -37,6 +37,8 @@ from market_data_tests.alerts.conftest import (
 from market_data_tests.conftest import chain_resources
 from market_data_tests.defs.test_checks import ASSETS, GAP_DAY
 
+pytestmark = pytest.mark.slow  # alerts of real runs
+
 GAP = GAP_DAY.isoformat()
 SECRETS = (SLACK_TOKEN, SMTP_PASSWORD, WEBHOOK_PATH)
 

@@ -31,6 +31,8 @@ from market_data_local.generate import generate_day_file
 from market_data_local.rest_server import LocalRestServer
 from market_data_tests.conftest import chain_resources
 
+pytestmark = pytest.mark.slow  # reference data, reloads and verify --adjusted through runs
+
 STOCKS = DATASETS["stocks"]
 # NVDA's 4-for-1 split executes on Mon 11-10 (AAPL's dividend too); META was FB until 11-13.
 DAYS = [date(2025, 11, 7), date(2025, 11, 10), date(2025, 11, 13), date(2025, 11, 14)]

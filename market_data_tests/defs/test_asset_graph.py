@@ -22,6 +22,8 @@ from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.day_files import table_rows, watchlist_rows
 
+pytestmark = pytest.mark.slow  # the asset graph end to end
+
 ASSETS = [*DATASET_ASSETS, historical_bars]
 WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # a regular day, a holiday, an early close
 

@@ -15,6 +15,8 @@ from market_data_local.generate import generate_source
 from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 
+pytestmark = pytest.mark.slow  # range runs
+
 ASSETS = [*DATASET_ASSETS, historical_bars]
 WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # five sessions (one a holiday), a weekend
 HEATMAP = "![coverage](data:image/png;base64,"

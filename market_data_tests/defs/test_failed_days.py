@@ -31,6 +31,8 @@ from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.day_files import table_rows, watchlist_rows
 
+pytestmark = pytest.mark.slow  # 90-day range runs
+
 T = TypeVar("T")
 BOUND_SECONDS = 300  # far above any real run here: only a run that never ends reaches it
 

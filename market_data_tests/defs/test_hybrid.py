@@ -28,6 +28,8 @@ from market_data_local.generate import generate_day_file
 from market_data_local.rest_server import LocalRestServer
 from market_data_tests.conftest import chain_resources
 
+pytestmark = pytest.mark.slow  # REST then flat-file runs
+
 ASSETS = [*DATASET_ASSETS, historical_bars]
 API_KEY = "hybrid-test-key"
 

@@ -47,6 +47,8 @@ from market_data_local.generate import generate_source
 from market_data_local.s3 import seed_bucket
 from market_data_tests.day_files import table_rows, watchlist_rows
 
+pytestmark = pytest.mark.slow  # worker processes and a run queue
+
 FIRST_DAY, LAST_DAY = date(2025, 11, 24), date(2025, 11, 28)  # Thanksgiving, an early close
 RANGE = ("2025-11-24", "2025-11-26")
 QUEUED_DAYS = ("2025-11-24", "2025-11-25", "2025-11-26", "2025-11-28")

@@ -34,6 +34,8 @@ from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
 from market_data_tests.s3_fault_proxy import Fault, S3FaultProxy
 
+pytestmark = pytest.mark.slow  # every fault through real runs, concurrent partitions
+
 ASSETS = [*DATASET_ASSETS, historical_bars]
 DAY_A, DAY_B = date(2025, 11, 24), date(2025, 11, 25)
 STOCKS_KEY_B = DATASETS["stocks"].key(DAY_B)

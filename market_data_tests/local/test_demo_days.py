@@ -39,6 +39,8 @@ from market_data_local.demo_source import demo_rest_server, demo_source_dir
 from market_data_local.embedded import start_embedded
 from market_data_local.s3 import LocalS3Server
 
+pytestmark = pytest.mark.slow  # the demo's servers over simulated days
+
 ASSETS = [*DATASET_ASSETS, historical_bars, missing_bars, bar_sanity_check]
 TUESDAY = date(2025, 12, 2)  # the week after the demo's five weeks
 WATCHED = ("SPX", "SPY", "NVDA")  # SPY with its options

@@ -34,6 +34,8 @@ from market_data_local.demo_source import day_file_bars
 from market_data_local.generate import generate_day_file
 from market_data_local.rest_server import LocalRestServer, ReferenceData
 
+pytestmark = pytest.mark.slow  # the demo REST server's reference pages
+
 KEY = "reference-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 

@@ -18,6 +18,8 @@ from market_data_tests.read.stored_minutes import (
     write_minutes,
 )
 
+pytestmark = pytest.mark.slow  # reads of a loaded year
+
 REGULAR_DAY = date(2025, 11, 25)
 HOLIDAY, EARLY_CLOSE = date(2025, 11, 27), date(2025, 11, 28)  # Thanksgiving, 13:00 close
 DST_FRIDAY, DST_MONDAY = date(2025, 10, 31), date(2025, 11, 3)  # clocks fell back on Nov 2

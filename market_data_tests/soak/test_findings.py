@@ -44,6 +44,8 @@ from market_data.warehouse.retention import forget_pruned_partitions, prune_bars
 from market_data_tests.defs import test_hybrid
 from market_data_tests.defs.test_hybrid import ASSETS, RECENT, day_rows
 
+pytestmark = pytest.mark.slow  # the soak's findings, each a Dagster run
+
 world = test_hybrid.world  # the fixture: REST for RECENT, its files to publish
 
 # -- 1. a symbol removed after its REST day ---------------------------------------------------

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from market_data_tests.soak.runner import format_result, run_soak
+
+pytestmark = pytest.mark.slow  # a simulated week through a real daemon (~3 min)
 
 SEED = int(os.environ.get("MARKET_DATA_SOAK_SEED", "1"))
 

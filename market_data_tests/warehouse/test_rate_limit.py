@@ -11,6 +11,8 @@ import pytest
 
 from market_data_local.rest_server import LocalRestServer
 
+pytestmark = pytest.mark.slow  # processes sharing a rate limit
+
 KEY = "rate-limit-key"
 PER_MINUTE = 240  # 4 a second; the server refuses a 6th request within any second
 REQUESTS_PER_PROCESS = 8
