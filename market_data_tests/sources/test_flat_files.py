@@ -60,7 +60,11 @@ def test_keys_cannot_escape_the_landing_area(tmp_path):
         landing_path(tmp_path, "../../etc/passwd")
 
 
-@pytest.mark.parametrize("body", [gzip.compress(b"ticker,volume\nSPY,1\n" * 50_000), b"not gzip"])
+@pytest.mark.parametrize(
+    "body",
+    [gzip.compress(b"ticker,volume\nSPY,1\n" * 50_000), b"not gzip"],
+    ids=["gzip", "not gzip"],
+)
 def test_a_reader_sees_the_download_as_it_lands_whatever_it_makes_of_it(
     s3_client, bucket, tmp_path, body
 ):

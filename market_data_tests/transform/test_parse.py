@@ -290,7 +290,11 @@ def test_truncated_gzip_is_refused(tmp_path):
         parse_day_file(cut, DATASETS["stocks"], WINDOW, frozenset({"SPY"}), label="cut.csv.gz")
 
 
-@pytest.mark.parametrize("content", [b"", b"not gzip at all", gzip.compress(b"")])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not gzip at all", gzip.compress(b"")],
+    ids=["empty file", "not gzip", "gzip of nothing"],
+)
 def test_empty_or_corrupt_files_are_refused(tmp_path, content):
     path = tmp_path / "x.csv.gz"
     path.write_bytes(content)
