@@ -59,6 +59,31 @@ def chain_resources(
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
 
+# The longest suites go first: pytest-xdist hands out whole files in collection order, and a
+# three-minute suite started last would leave the other worker idle meanwhile.
+LONGEST_FIRST = (
+    "soak/test_soak.py",
+    "alerts/test_daemon.py",
+    "faults/test_faults.py",
+    "defs/test_scale_out.py",
+    "test_cli.py",
+    "test_ui.py",
+    "test_plain_install.py",
+    "test_ui_signals.py",
+    "test_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next(
+            (i for i, suite in enumerate(LONGEST_FIRST) if path == f"market_data_tests/{suite}"),
+            len(LONGEST_FIRST),
+        )
+
+    items.sort(key=rank)  # stable: within a suite, and for the others, the usual order
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -30,6 +30,7 @@ from market_data.defs.resources import (
     BarStoreResource,
     EmbeddedFlatFilesResource,
     EmbeddedRestApiResource,
+    PipelineSettingsResource,
     WarehouseResource,
 )
 from market_data.defs.schedules import daily_after_close, daily_utc, weekly_bulk
@@ -88,6 +89,7 @@ def demo(monkeypatch: pytest.MonkeyPatch, db, database_url, tmp_path: Path) -> I
                 "warehouse": WarehouseResource(database_url=database_url),
                 "bar_store": BarStoreResource(root=str(home / "bars")),
                 "rest_api": EmbeddedRestApiResource(),
+                "pipeline_settings": PipelineSettingsResource(),
             },
         }
     finally:
