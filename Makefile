@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Test processes: one per core, at most 4 (each starts its own PostgreSQL and S3 servers).
 WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
-.PHONY: install demo test test-fast bench soak ui snapshot stop clean
+.PHONY: install demo test test-fast bench soak ui screenshots snapshot stop clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -57,6 +57,13 @@ soak: install
 
 ui: install
 	$(BIN)/market-data ui
+
+# README's pictures of the UI, from the demo's own state (the demo first if its days are not
+# loaded): docs/ui-*.png and docs/screenshots.json, what they show (the captions' facts).
+# Starts and stops its own UI; the embedded servers keep running, as after make demo.
+screenshots: install
+	./scripts/install-system-packages.sh --browser
+	$(BIN)/python -W ignore -m market_data_local.screenshots
 
 # Accept a change to the asset graph: rewrite market_data_tests/snapshots/definitions.txt.
 snapshot: install

@@ -23,3 +23,10 @@ def test_the_demo_installs_no_browser_and_the_tests_do():
 
 def test_the_test_command_prints_its_wall_time():
     assert 'echo "make test: ' in planned("test")
+
+
+def test_the_screenshots_install_the_browser_and_clean_keeps_them():
+    screenshots = planned("screenshots")
+    assert "install-system-packages.sh --browser" in screenshots
+    assert "-m market_data_local.screenshots" in screenshots
+    assert "docs" not in planned("clean")  # README's pictures are tracked, not build output

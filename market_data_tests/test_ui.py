@@ -1,15 +1,16 @@
-"""The Dagster UI as users meet it after the demo: ``market-data ui`` over the demo's five
-weeks (with one hour of SPX withdrawn), a run launched through GraphQL as the UI's
-"Materialize" does, and the pages in a real headless Chromium.
+"""The Dagster UI under test: ``market-data ui`` over a copy of the demo's five weeks with one
+hour of SPX withdrawn (so that ``missing_bars`` fails on a day), a run launched through
+GraphQL as the UI's "Materialize" does, and the pages in a real headless Chromium
+(``market_data_local/browser.py``).
 
-Screenshots are kept in ``artifacts/`` (git-ignored); the README's copies in ``docs/``
-are these, looked at before they were copied.
+Its screenshots go to ``artifacts/`` (git-ignored), for a look when a test fails. README's
+pictures are not these: ``make screenshots`` takes them from the demo's own state
+(``market_data_local/screenshots.py``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,13 @@ from market_data.ui import port_is_taken
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data.warehouse.watchlist import add_to_watchlist
+from market_data_local.browser import (
+    close_dialog,
+    dismiss_first_visit_dialog,
+    launch_chromium,
+    open_markdown,
+    wait_for_text,
+)
 from market_data_local.demo_source import DEMO_END, DEMO_START
 from market_data_local.generate import generate_source
 from market_data_local.s3 import seed_bucket
@@ -37,15 +45,6 @@ from market_data_tests.day_files import withdraw_hour
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DAY = "2025-11-25"
 GAP_DAY = date(2025, 11, 19)  # SPX 11:00-11:59 withdrawn: the failing day of missing_bars
 
@@ -177,14 +176,8 @@ def test_a_partition_launched_through_graphql_lands_in_the_table(ui):
     assert stored == ("SUCCESS",)
 
 
-def wait_for_text(page, text: str, timeout: float = 60.0) -> None:
-    """Poll the rendered text (the UI's CSP forbids the evaluated waits of Playwright)."""
-    deadline = time.monotonic() + timeout
-    while text not in (rendered := page.inner_text("body")):
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(ARTIFACTS / "ui-failure.png"))
-            pytest.fail(f"{text!r} never rendered; the page shows:\n{rendered[:2000]}")
-        page.wait_for_timeout(250)
+def wait(page, text: str, where: str = "the UI") -> None:
+    wait_for_text(page, text, where, failure_shot=ARTIFACTS / "ui-failure.png")
 
 
 def shoot(page, name: str) -> Path:
@@ -195,27 +188,22 @@ def shoot(page, name: str) -> Path:
 
 def show_markdown(page, entry: str, name: str) -> None:
     """Open a markdown metadata entry (an image) from the metadata panel and shoot it."""
-    page.locator("tr", has_text=entry).get_by_text("[Show Markdown]").click()
-    page.get_by_role("dialog").locator("img").wait_for(timeout=30_000)  # not the info icon
-    page.wait_for_timeout(500)
+    open_markdown(page, entry)
     shoot(page, name)
-    page.get_by_role("button", name="Close").click()
+    close_dialog(page)
 
 
 def test_the_pages_render_in_chromium(ui):
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed: scripts/install-system-packages.sh installs it"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        browser = launch_chromium(p)
         # Expanded, the US and the UTC assets stand in a graph taller than a screen.
         page = browser.new_page(viewport={"width": 1400, "height": 1700})
         page.goto(f"{ui['url']}/asset-groups")
         # A first-visit newsletter dialog covers the page.
-        page.get_by_role("button", name="Skip").click(timeout=30_000)
-        wait_for_text(page, "warehouse")
+        dismiss_first_visit_dialog(page, "warehouse")
         page.keyboard.press("Alt+e")  # expand all groups
         # The graph renders only the nodes in view: wait for each.
         for name in (
@@ -228,7 +216,7 @@ def test_the_pages_render_in_chromium(ui):
             "daily_bars",
             "crypto_bars",
         ):
-            wait_for_text(page, name)
+            wait(page, name, "the asset graph")
         page.wait_for_timeout(2_000)  # the re-layout after expanding is animated
         graph = shoot(page, "ui-asset-graph")
         page.set_viewport_size({"width": 1400, "height": 900})
@@ -237,33 +225,33 @@ def test_the_pages_render_in_chromium(ui):
         # the holiday selected; the run's heatmap, with its last day, shows the weeks, the
         # holiday hatched.
         page.goto(f"{ui['url']}/assets/historical_bars?view=partitions")
-        wait_for_text(page, "Materialized (35)")
+        wait(page, "Materialized (35)")
         page.locator("input").first.fill(f"[{DEMO_START}...{DEMO_END}]")
         page.keyboard.press("Enter")
-        wait_for_text(page, "35 Partitions Selected")
+        wait(page, "35 Partitions Selected")
         page.get_by_text("2025-11-27", exact=True).first.click()
-        wait_for_text(page, "rows_loaded")
-        wait_for_text(page, f"with {DEMO_END}, the last day of this run")
+        wait(page, "rows_loaded")
+        wait(page, f"with {DEMO_END}, the last day of this run")
         shoot(page, "ui-partitions")
         page.get_by_text(DEMO_END.isoformat(), exact=True).first.click()
-        wait_for_text(page, "[Show Markdown]")
+        wait(page, "[Show Markdown]")
         show_markdown(page, "coverage_heatmap", "ui-heatmap")
 
         # The failing day of missing_bars, with its missing minutes.
         page.goto(f"{ui['url']}/assets/historical_bars?view=checks")
         page.get_by_text("missing_bars", exact=True).first.click()
         page.get_by_text("Execution history", exact=True).first.click()
-        wait_for_text(page, GAP_DAY.isoformat())
+        wait(page, GAP_DAY.isoformat())
         failed = page.locator("tr", has_text=GAP_DAY.isoformat()).filter(has_text="Failed")
         failed.first.locator("button").last.click()
-        wait_for_text(page, "symbols_short")
+        wait(page, "symbols_short")
         page.get_by_text("[Show Markdown]").first.click()  # the "missing" entry
-        wait_for_text(page, "SPX: 60 of 390 minutes missing (11:00-11:59)")
+        wait(page, "SPX: 60 of 390 minutes missing (11:00-11:59)")
         shoot(page, "ui-checks")
 
         # The one-day run above: a chart of each of its symbols' day.
         page.goto(f"{ui['url']}/assets/historical_bars?view=partitions&partition={DAY}")
-        wait_for_text(page, "price_chart")
+        wait(page, "price_chart")
         show_markdown(page, "price_chart", "ui-price-chart")
         browser.close()
     assert graph.stat().st_size > 10_000
