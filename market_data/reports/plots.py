@@ -307,6 +307,10 @@ def _broken_at_gaps(starts_ms: np.ndarray, closes: np.ndarray) -> tuple[np.ndarr
     return hours, np.insert(closes, gaps, np.nan)
 
 
+# Room left of the panels for a symbol (NVDA) beside five-digit ticks (19,900).
+PRICE_CHART_LEFT = 110
+
+
 def price_chart_png(
     day: date,
     closes: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -321,7 +325,7 @@ def price_chart_png(
     width, height = price_chart_size(len(symbols))
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     figure.subplots_adjust(
-        left=70 / width,
+        left=PRICE_CHART_LEFT / width,
         right=1 - 20 / width,
         top=1 - CHART_TOP / height,
         bottom=CHART_BOTTOM / height,

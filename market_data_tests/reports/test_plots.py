@@ -28,6 +28,7 @@ from market_data.reports.plots import (
     coverage_colour,
     coverage_heatmap_png,
     option_surface_png,
+    PRICE_CHART_LEFT,
     price_chart_png,
     price_chart_size,
 )
@@ -122,12 +123,23 @@ def test_the_price_chart_has_a_panel_per_symbol_and_shades_the_session():
     assert price_chart_size(4)[1] > price_chart_size(2)[1]
     # The shaded session spans 09:30 to 13:00 on the 0..24 h axis.
     width = image.shape[1]
-    left, right = 70, width - 20
+    left, right = PRICE_CHART_LEFT, width - 20
     hour = (right - left) / 24
     row = image[:, int(left + 11 * hour)]  # 11:00: inside the session
     assert any(close_to(tuple(float(v) for v in p), to_rgb("#dbe9f6")) for p in row)
     row = image[:, int(left + 14 * hour)]  # 14:00: after the early close
     assert not any(close_to(tuple(float(v) for v in p), to_rgb("#dbe9f6")) for p in row)
+
+
+def test_a_long_symbol_beside_five_digit_prices_is_not_cut_off():
+    day = date(2025, 11, 25)
+    window = day_window(day)
+    starts = np.arange(window.start_ms + 4 * 3_600_000, window.start_ms + 20 * 3_600_000, 60_000)
+    ramp = np.linspace(0, 1, starts.size)
+    closes = {"NVDA": (starts, 19_500 + 400 * ramp), "NDX": (starts, 19_900 - 300 * ramp)}
+    image = decode(price_chart_png(day, closes, session(day)))
+    # Nothing drawn in the leftmost pixels: the labels end inside the picture.
+    assert (image[:, :6] > 0.9).all()
 
 
 def _surface(expiration: date, atm: float, days: float) -> ExpirySurface:
