@@ -24,7 +24,7 @@ from dagster import (
 
 from market_data.calendar import session
 from market_data.datasets import DATASETS, UTC_DATASETS, Dataset
-from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run
+from market_data.defs.checks import FailedRunChecks, evaluations_of_a_failed_run, judging
 from market_data.defs.day_runs import for_each_day, raise_failures, run_days
 from market_data.defs.pair_checks import pair_evaluations_of_a_failed_run
 from market_data.defs.partitions import (
@@ -393,7 +393,7 @@ def load_run_days(
             for evaluation in failed_run_checks(
                 conn, store, [d for d, _ in loaded], outcomes.failed, missing_tolerance
             ):
-                context.log_event(evaluation)
+                context.log_event(judging(context.instance, evaluation))
             raise_failures(label, outcomes)
     if charts_day is not None:
         context.add_asset_metadata(charts, partition_key=charts_day.isoformat())

@@ -15,12 +15,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
     asset_check,
 )
 
 from market_data import settings
 from market_data.calendar import DayWindow, parse_day, session
+from market_data.dagster_internals import AssetCheckEvaluationTargetMaterializationData
 from market_data.datasets import DATASETS
 from market_data.defs.partitions import daily_partitions
 from market_data.defs.resources import (
@@ -48,6 +51,31 @@ FailedRunChecks = Callable[
 ]
 
 
+def judging(instance: DagsterInstance, evaluation: AssetCheckEvaluation) -> AssetCheckEvaluation:
+    """``evaluation`` naming the latest materialization of its partition, as Dagster's own
+    check step does: the check's partitions tab counts only an evaluation that names it."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(
+            asset_key=evaluation.asset_key, asset_partitions=[evaluation.partition or ""]
+        ),
+        limit=1,
+    ).records
+    if not records:
+        return evaluation  # a day not loaded: nothing to judge but its absence
+    latest = records[0]
+    return AssetCheckEvaluation(
+        asset_key=evaluation.asset_key,
+        check_name=evaluation.check_name,
+        passed=evaluation.passed,
+        severity=evaluation.severity,
+        metadata=evaluation.metadata,
+        partition=evaluation.partition,
+        target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+            storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp
+        ),
+    )
+
+
 def per_day(
     context: AssetCheckExecutionContext, name: str, evaluate: Callable[[date], Evaluation]
 ) -> AssetCheckResult:
@@ -62,15 +90,16 @@ def per_day(
     for day, (passed, severity, metadata) in results.items():
         # Dagster records a check evaluation logged this way per partition, though the
         # method's annotation names only materializations and observations.
+        evaluation = AssetCheckEvaluation(
+            asset_key=context.check_specs[0].asset_key,
+            check_name=name,
+            passed=passed,
+            severity=severity,
+            metadata=metadata,
+            partition=day.isoformat(),
+        )
         context.op_execution_context.log_event(
-            AssetCheckEvaluation(  # type: ignore[arg-type]
-                asset_key=context.check_specs[0].asset_key,
-                check_name=name,
-                passed=passed,
-                severity=severity,
-                metadata=metadata,
-                partition=day.isoformat(),
-            )
+            judging(context.instance, evaluation)  # type: ignore[arg-type]
         )
     failed = sorted(d.isoformat() for d, (passed, _, _) in results.items() if not passed)
     worst = max(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from market_data.calendar import day_window
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
@@ -42,10 +42,11 @@ def checks_of(result, name: str) -> dict[str, object]:
 
 
 def test_a_week_of_checks(resources):
+    instance = DagsterInstance.ephemeral()
     result = materialize(
         ASSETS,
         resources=resources,
-        instance=DagsterInstance.ephemeral(),
+        instance=instance,
         raise_on_error=False,
         tags={
             "dagster/asset_partition_range_start": "2025-11-25",
@@ -73,6 +74,13 @@ def test_a_week_of_checks(resources):
     assert "rows: NDX, SPX" in heatmap["coverage_heatmap"].value
     sanity = checks_of(result, "bar_sanity_check")
     assert all(e.passed for e in sanity.values()) and len(sanity) == 4
+    # Each day's evaluation names the day's materialization, so the check's partitions tab
+    # counts it (an evaluation naming none is shown as missing).
+    infos = instance.event_log_storage.get_asset_check_partition_info(
+        [AssetCheckKey(AssetKey("historical_bars"), "missing_bars")]
+    )
+    by_day = {i.partition_key: i.is_current for i in infos if i.partition_key is not None}
+    assert by_day == dict.fromkeys(missing, True)  # (None: the run's summary, not a day)
 
 
 def test_a_one_day_range_stores_its_checks_with_the_partition(resources):

@@ -19,6 +19,7 @@ from market_data.reports.plots import (
     CHART_WIDTH,
     HOLIDAY_COLOUR,
     HOLIDAY_HATCH_COLOUR,
+    PRICE_CHART_LEFT,
     SURFACE_PANEL,
     SURFACE_TITLES,
     TERM_COLOURS,
@@ -28,7 +29,6 @@ from market_data.reports.plots import (
     coverage_colour,
     coverage_heatmap_png,
     option_surface_png,
-    PRICE_CHART_LEFT,
     price_chart_png,
     price_chart_size,
 )
