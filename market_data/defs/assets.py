@@ -76,6 +76,16 @@ def _days_metadata(days: Iterable[date]) -> dict[str, MetadataValue]:
     return {"days": MetadataValue.int(len(days)), "partition_span": MetadataValue.text(span)}
 
 
+def _phase_metadata(phases: Iterable[dict[str, float]]) -> dict[str, MetadataValue]:
+    """Seconds per phase (HEAD, GET, write, decompress, scan …) summed over the run's days:
+    where a download's time went."""
+    totals: dict[str, float] = {}
+    for day in phases:
+        for phase, seconds in day.items():
+            totals[phase] = totals.get(phase, 0.0) + seconds
+    return {f"seconds_{k}": MetadataValue.float(round(v, 3)) for k, v in sorted(totals.items())}
+
+
 def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
     """The two assets of one dataset, made from its description (no per-dataset code)."""
 
@@ -136,6 +146,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "files_downloaded": MetadataValue.int(sum(f.downloaded for f in files)),
             "bytes": MetadataValue.int(sum(f.size for f in files)),
             "seconds": MetadataValue.float(round(sum(f.seconds for f in files), 3)),
+            **_phase_metadata(f.phases for f in files),
         }
         if len(landed) == 1:
             only, choice = landed[0][1]
@@ -203,6 +214,9 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "underlyings": MetadataValue.text(", ".join(sorted(underlyings)) or "(none)"),
             "symbols_with_bars": MetadataValue.int(len({s for p in parsed for s in p.symbols})),
             "seconds": MetadataValue.float(round(sum(p.seconds for p in parsed), 3)),
+            "seconds_parquet": MetadataValue.float(
+                round(sum(b.store_seconds for _, b in built), 3)
+            ),
             # Days whose file was decompressed while it downloaded, and not read again here.
             "days_scanned_in_download": MetadataValue.int(
                 sum(p.scanned_in_download for p in parsed)

@@ -18,6 +18,7 @@ A file found out of order raises ``OutOfOrder`` and the caller parses it the slo
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,10 @@ class ScannedLines:
     header: bytes
     lines: list[bytes | bytearray] = field(default_factory=list)  # runs of complete lines
     rows_read: int = 0
+    # Seconds reading the decompressed stream (decompression, and whatever its source
+    # costs: a download's transfer and write) and finding the lines in it.
+    read_seconds: float = 0.0
+    scan_seconds: float = 0.0
 
 
 def _ticker(line_start: bytes) -> bytes:
@@ -151,14 +156,25 @@ def scan_stream(stream: BinaryIO, prefixes: list[bytes], label: str) -> ScannedL
     """Header, the lines starting with any of ``prefixes``, and the number of data rows of
     a gzip stream (every member's CRC-32 and length checked)."""
     scanner = LineScanner(prefixes, label)
+    read_seconds = scan_seconds = 0.0
+    clock = time.perf_counter
     try:
         # isal's IGzipFile.__init__ has no annotations (the package's own gap).
         with igzip.IGzipFile(fileobj=stream, mode="rb") as gz:  # type: ignore[no-untyped-call]
-            for chunk in iter(lambda: gz.read(CHUNK_BYTES), b""):
+            while True:
+                started = clock()
+                chunk = gz.read(CHUNK_BYTES)
+                read = clock()
+                read_seconds += read - started
+                if not chunk:
+                    break
                 scanner.feed(chunk)
+                scan_seconds += clock() - read
     except _GZIP_ERRORS as error:
         raise Unreadable(f"{label}: not a readable gzip file ({error})") from error
-    return scanner.finish()
+    scanned = scanner.finish()
+    scanned.read_seconds, scanned.scan_seconds = read_seconds, scan_seconds
+    return scanned
 
 
 def scan_lines(path: Path, prefixes: list[bytes], label: str) -> ScannedLines:
