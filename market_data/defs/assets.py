@@ -6,6 +6,7 @@ range of days, which are handled side by side, each loaded on its own
 (``defs/day_runs.py`` says what a failed day does to the others).
 """
 
+import time
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -362,8 +363,10 @@ def load_run_days(
         loaded = outcomes.done
         extra: dict[str, MetadataValue] = {}
         if charts:
+            started = time.perf_counter()
             charted = sorted(selected["indices"] | selected["stocks"])
             extra = coverage_metadata(conn, [d for d, _ in loaded], charted)
+            extra["seconds_charts"] = MetadataValue.float(round(time.perf_counter() - started, 3))
         if outcomes.failed:
             # Dagster marks a range step's partitions all at once, so a run that loaded
             # some days records each of them itself, then fails naming the others.

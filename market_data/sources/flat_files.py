@@ -220,6 +220,11 @@ class _Tee(io.RawIOBase):
     def stop(self) -> None:
         """Nothing to stop: the body is read in the caller's thread."""
 
+    @property
+    def waited(self) -> float:
+        """Seconds its reader waited for bytes: here, all of receiving and writing them."""
+        return self.get_seconds + self.write_seconds
+
 
 class _AheadTee(_Tee):
     """A ``_Tee`` that receives, writes and hashes the body in a thread of its own, up to
@@ -232,6 +237,7 @@ class _AheadTee(_Tee):
         self._stopping = threading.Event()
         self._left = memoryview(b"")
         self._ended = False
+        self.wait_seconds = 0.0  # the reader waiting for the next chunk
         self._thread = threading.Thread(target=self._receive, name="download", daemon=True)
         self._thread.start()
 
@@ -254,7 +260,9 @@ class _AheadTee(_Tee):
         if not self._left:
             if self._ended:
                 return 0
+            started = time.perf_counter()
             data = self._chunks.get()
+            self.wait_seconds += time.perf_counter() - started
             if isinstance(data, BaseException):
                 self._ended = True
                 raise _TransferBroken(data)
@@ -273,6 +281,10 @@ class _AheadTee(_Tee):
         self._stopping.set()
         self._thread.join()
 
+    @property
+    def waited(self) -> float:
+        return self.wait_seconds
+
 
 def _file_md5(path: Path) -> str:
     md5 = hashlib.md5(usedforsecurity=False)
@@ -285,7 +297,8 @@ def _file_md5(path: Path) -> str:
 def _download_once(
     client: Any, bucket: str, remote: RemoteObject, part: Path, read_along: ReadAlong | None
 ) -> dict[str, float]:
-    """Download to ``part``; the seconds spent waiting for the body and writing it."""
+    """Download to ``part``; the seconds spent receiving the body, writing it, and (a
+    reader's) waiting for it."""
     where = f"s3://{bucket}/{remote.key}"
     checks_md5 = bool(_PLAIN_MD5_ETAG.match(remote.etag))
     # Hashed as it comes unless a reader decodes it: its gzip checks then stand in.
@@ -324,7 +337,7 @@ def _download_once(
         digest = md5.hexdigest() if md5 is not None else _file_md5(part)
         if digest != remote.etag:
             raise _Interrupted(f"{where}: MD5 does not match the ETag")
-    return {"get": tee.get_seconds, "write": tee.write_seconds}
+    return {"get": tee.get_seconds, "write": tee.write_seconds, "wait": tee.waited}
 
 
 def _download(

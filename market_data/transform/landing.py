@@ -156,10 +156,9 @@ def land_day_file(
         else:
             started = time.perf_counter()
             save_scanned_lines(landed.path, landed.etag or "", list(scan_for), scanned)
-            # The stream's read time holds the transfer and the write: the rest decompressed.
-            transfer = landed.phases.get("get", 0.0) + landed.phases.get("write", 0.0)
+            # The stream's read time holds the wait for the body's bytes: the rest decompressed.
             phases = landed.phases | {
-                "decompress": max(0.0, scanned.read_seconds - transfer),
+                "decompress": max(0.0, scanned.read_seconds - landed.phases.get("wait", 0.0)),
                 "scan": scanned.scan_seconds,
                 "save_lines": time.perf_counter() - started,
             }
