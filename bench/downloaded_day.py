@@ -187,7 +187,8 @@ def main() -> int:
                 "--partition",
                 day.isoformat(),
             ]
-            command += ["--working-directory", str(args.code.resolve())]
+            if args.code.resolve() != REPO:  # dagster puts its working directory first
+                command = ["env", f"--chdir={args.code.resolve()}", *command]
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 out = args.profile / f"{day}-{tag}.txt"
