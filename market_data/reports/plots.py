@@ -358,7 +358,7 @@ def price_chart_png(
         hours_, prices = _broken_at_gaps(np.asarray(starts), np.asarray(values, dtype=float))
         low, high = float(np.nanmin(prices)), float(np.nanmax(prices))
         span = high - low
-        scaled = 0.5 if span == 0 else 0.1 + 0.8 * (prices - low) / span
+        scaled = np.full_like(prices, 0.5) if span == 0 else 0.1 + 0.8 * (prices - low) / span
         xs += [hours_, np.array([np.nan])]
         ys += [bottom + scaled, np.array([np.nan])]
         ax.text(0.15, bottom + 0.9, f"{high:,.2f}", va="top", **label)  # type: ignore[arg-type]
