@@ -246,7 +246,12 @@ def main() -> int:
             f"10 symbols; an empty day's run: {empty_wall:.1f} s wall, {empty_steps:.2f} s of steps"
         )
         rows = []
-        for label, runs in (("nothing landed", downloaded), ("files landed", landed)):
+        quickest_empty = min(empty, key=lambda run: step_seconds(run[2].steps))
+        for label, runs in (
+            ("no session, no file", [(EMPTY_DAY, *quickest_empty)]),
+            ("nothing landed", downloaded),
+            ("files landed", landed),
+        ):
             for day, wall, rss, record in runs:
                 phases = phases_of(record)
                 steps = step_seconds(record.steps)
