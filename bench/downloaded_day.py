@@ -123,6 +123,7 @@ def phases_of(record) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of each run here")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy command for --profile")
     parser.add_argument(
         "--code",
         type=Path,
@@ -193,7 +194,7 @@ def main() -> int:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 out = args.profile / f"{day}-{tag}.txt"
                 command = [
-                    os.environ.get("PY_SPY", "py-spy"),
+                    args.py_spy,
                     "record",
                     "-r",
                     "200",
