@@ -145,9 +145,8 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="market-data-downloaded-day-"))
     home.chmod(0o755)  # as root, the embedded cluster runs as `postgres`, which must reach it
     env = clean_env(home)
-    env["PYTHONPATH"] = str(
-        REPO
-    )  # this checkout's code in the runs, whatever the install points at
+    # This checkout's code (or --code's) in the runs, whatever the install points at.
+    env["PYTHONPATH"] = str(args.code.resolve())
     os.environ.pop("DAGSTER_HOME", None)
     os.environ["MARKET_DATA_HOME"] = str(home)
     try:
