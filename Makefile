@@ -45,7 +45,7 @@ test-fast: install
 	status=$$?; took=$$(( $$(date +%s) - start )); \
 	echo "make test-fast: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
 
-# Every benchmark script (bench/all.py: run, run_cost, read, options, large_watchlist), then one line
+# Every benchmark script (bench/all.py: run, run_cost, downloaded_day, read, options, large_watchlist), then one line
 # per target, held or missed; exits 1 if any target was missed.
 bench: install
 	$(BIN)/python -W ignore bench/all.py

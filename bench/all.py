@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.targets import HELD, MISSED, TargetLine, read_lines  # noqa: E402
 
-SCRIPTS = ("run", "run_cost", "read", "options", "large_watchlist")
+SCRIPTS = ("run", "run_cost", "downloaded_day", "read", "options", "large_watchlist")
 
 
 def main() -> int:

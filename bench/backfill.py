@@ -236,7 +236,8 @@ def run_backfill(
         capture_output=True,
     )
     print(
-        f"  backfill-watchlist, {count} days x {sum(map(len, WATCHLIST.values()))} symbols ...",
+        f"  backfill-watchlist, {count} days x {sum(map(len, WATCHLIST.values()))} symbols "
+        "(files landed before: no, a fresh landing area) ...",
         flush=True,
     )
     seconds = market_data_cli(env, "backfill-watchlist", *span)
@@ -254,7 +255,11 @@ def run_backfill(
     before = {p: p.stat().st_mtime_ns for p in landing.rglob("*.csv.gz")}
     with connect(url) as conn:
         add_to_watchlist(conn, ADDED_SYMBOL, include_options=False)
-    print(f"  backfill --symbols {ADDED_SYMBOL} over the same days ...", flush=True)
+    print(
+        f"  backfill --symbols {ADDED_SYMBOL} over the same days "
+        "(files landed before: yes, by the backfill above) ...",
+        flush=True,
+    )
     added_seconds = market_data_cli(env, "backfill", "--symbols", ADDED_SYMBOL, *span)
     after = {p: p.stat().st_mtime_ns for p in landing.rglob("*.csv.gz")}
     added = latest_run(env)

@@ -9,6 +9,7 @@ nothing of Dagster, so tests and the command line call them directly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -36,6 +37,7 @@ class BuiltBars:
     parsed: ParsedDay
     path: str  # the bar store's location of the file: a local path or s3://…
     choice: SourceChoice
+    store_seconds: float = 0.0  # writing the Parquet
 
 
 def build_bars(
@@ -52,11 +54,13 @@ def build_bars(
     landed = candidate_bars(dataset, day, landing_root, underlyings, rest_client, renames)
     parsed = finalize_candidates(landed.candidates, dataset.window(day), landed.label)
     source = "rest" if landed.choice.source == "rest" else "flat_file"
+    started = time.perf_counter()
     path = store.write(
         dataset.name, day, parsed.bars, landed.underlyings, source, parsed.quarantine
     )
+    stored = time.perf_counter() - started
     discard_scanned_lines(landing_path(landing_root, dataset.key(day)))  # used once: stored
-    return BuiltBars(parsed=parsed, path=path, choice=landed.choice)
+    return BuiltBars(parsed=parsed, path=path, choice=landed.choice, store_seconds=stored)
 
 
 def load_bars(

@@ -6,6 +6,7 @@ range of days, which are handled side by side, each loaded on its own
 (``defs/day_runs.py`` says what a failed day does to the others).
 """
 
+import time
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -76,6 +77,16 @@ def _days_metadata(days: Iterable[date]) -> dict[str, MetadataValue]:
     return {"days": MetadataValue.int(len(days)), "partition_span": MetadataValue.text(span)}
 
 
+def _phase_metadata(phases: Iterable[dict[str, float]]) -> dict[str, MetadataValue]:
+    """Seconds per phase (HEAD, GET, write, decompress, scan …) summed over the run's days:
+    where a download's time went."""
+    totals: dict[str, float] = {}
+    for day in phases:
+        for phase, seconds in day.items():
+            totals[phase] = totals.get(phase, 0.0) + seconds
+    return {f"seconds_{k}": MetadataValue.float(round(v, 3)) for k, v in sorted(totals.items())}
+
+
 def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
     """The two assets of one dataset, made from its description (no per-dataset code)."""
 
@@ -136,6 +147,7 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "files_downloaded": MetadataValue.int(sum(f.downloaded for f in files)),
             "bytes": MetadataValue.int(sum(f.size for f in files)),
             "seconds": MetadataValue.float(round(sum(f.seconds for f in files), 3)),
+            **_phase_metadata(f.phases for f in files),
         }
         if len(landed) == 1:
             only, choice = landed[0][1]
@@ -203,6 +215,9 @@ def build_dataset_assets(dataset: Dataset) -> list[AssetsDefinition]:
             "underlyings": MetadataValue.text(", ".join(sorted(underlyings)) or "(none)"),
             "symbols_with_bars": MetadataValue.int(len({s for p in parsed for s in p.symbols})),
             "seconds": MetadataValue.float(round(sum(p.seconds for p in parsed), 3)),
+            "seconds_parquet": MetadataValue.float(
+                round(sum(b.store_seconds for _, b in built), 3)
+            ),
             # Days whose file was decompressed while it downloaded, and not read again here.
             "days_scanned_in_download": MetadataValue.int(
                 sum(p.scanned_in_download for p in parsed)
@@ -372,9 +387,12 @@ def load_run_days(
         )
         loaded = outcomes.done
         charts: dict[str, MetadataValue] = {}
+        timing: dict[str, MetadataValue] = {}
         if with_charts:
+            started = time.perf_counter()
             charted = sorted(selected["indices"] | selected["stocks"])
             charts = coverage_metadata(conn, [d for d, _ in loaded], charted)
+            timing["seconds_charts"] = MetadataValue.float(round(time.perf_counter() - started, 3))
         charts_day, elsewhere = charts_once(charts, [d for d, _ in loaded])
         if outcomes.failed:
             # Dagster marks a range step's partitions all at once, so a run that loaded
@@ -397,7 +415,7 @@ def load_run_days(
             raise_failures(label, outcomes)
     if charts_day is not None:
         context.add_asset_metadata(charts, partition_key=charts_day.isoformat())
-    return MaterializeResult(metadata={**load_metadata(loaded), **elsewhere})
+    return MaterializeResult(metadata={**load_metadata(loaded), **elsewhere, **timing})
 
 
 def describe_load(result: LoadResult) -> str:

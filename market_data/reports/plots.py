@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import NullLocator
 
 from market_data.calendar import MS_PER_MINUTE, NEW_YORK, Session
 
@@ -307,8 +308,8 @@ def _broken_at_gaps(starts_ms: np.ndarray, closes: np.ndarray) -> tuple[np.ndarr
     return hours, np.insert(closes, gaps, np.nan)
 
 
-# Room left of the panels for a symbol (NVDA) beside five-digit ticks (19,900).
-PRICE_CHART_LEFT = 110
+# Room left of the bands for a symbol's name (NVDA, X:BTCUSD).
+PRICE_CHART_LEFT = 80
 
 
 def price_chart_png(
@@ -320,67 +321,73 @@ def price_chart_png(
 
     ``closes`` maps a symbol to (bar starts in epoch ms, closes); a symbol without bars
     gets an empty panel that says so, since a missing symbol is what one looks for.
+
+    The panels are bands of one axes, each scaled to its symbol's own low and high (written
+    at its left): ten axes of their own, with their ticks, took most of a one-day run's
+    data work to draw (0.3 s against 0.05 s).
     """
     symbols = list(closes) or ["(no symbols)"]
     width, height = price_chart_size(len(symbols))
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
-    figure.subplots_adjust(
-        left=PRICE_CHART_LEFT / width,
-        right=1 - 20 / width,
-        top=1 - CHART_TOP / height,
-        bottom=CHART_BOTTOM / height,
-        hspace=0.12,
+    ax = figure.add_axes(
+        (
+            PRICE_CHART_LEFT / width,
+            CHART_BOTTOM / height,
+            1 - (PRICE_CHART_LEFT + 20) / width,
+            1 - (CHART_TOP + CHART_BOTTOM) / height,
+        )
     )
-    axes = figure.subplots(len(symbols), 1, sharex=True, squeeze=False)[:, 0]
     if regular is None:
         shaded = "no regular session (weekend or holiday)"
-        hours: tuple[float, float] | None = None
     else:
         opens_closes = _new_york_hours(np.array([regular.open_ms, regular.close_ms]))
         hours = (float(opens_closes[0]), float(opens_closes[1]))
+        ax.axvspan(*hours, color=SESSION_SHADE, linewidth=0)
         closing = f"{int(hours[1]):02d}:{round(hours[1] % 1 * 60):02d}"
         shaded = f"shaded: regular session 09:30-{closing}" + (
             " (early close)" if regular.early_close else ""
         )
-    for ax, symbol in zip(axes, symbols, strict=True):
-        if hours is not None:
-            ax.axvspan(*hours, color=SESSION_SHADE, linewidth=0)
+    n = len(symbols)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    label = {"fontsize": 7, "color": "#555555", "ha": "left"}
+    for i, symbol in enumerate(symbols):
+        bottom = n - 1 - i  # the first symbol on top; each band 1 high, 10 % margin each side
+        ax.text(-0.012, (bottom + 0.5) / n, symbol, transform=ax.transAxes, fontsize=9,
+                ha="right", va="center")  # fmt: skip
         starts, values = closes.get(symbol, (np.array([]), np.array([])))
-        if len(starts):
-            ax.plot(
-                *_broken_at_gaps(np.asarray(starts), np.asarray(values, dtype=float)),
-                color=CLOSE_LINE,
-                linewidth=0.9,
-            )
-            ax.margins(y=0.1)
-        else:
-            ax.text(
-                12,
-                0.5,
-                "no bars",
-                ha="center",
-                va="center",
-                color="#b2182b",
-                transform=ax.get_xaxis_transform(),
-            )
-            ax.set_yticks([])
-        ax.set_ylabel(symbol, fontsize=9, rotation=0, ha="right", va="center")
-        ax.tick_params(labelsize=7)
-        ax.grid(axis="y", color="#e6e6e6", linewidth=0.6)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-    last = axes[-1]
-    last.set_xlim(0, 24)
-    last.set_xticks(range(0, 25, 2), [f"{h:02d}:00" for h in range(0, 25, 2)])
-    last.set_xlabel("New York time", fontsize=LABEL_SIZE)
+        if not len(starts):
+            ax.text(12, bottom + 0.5, "no bars", ha="center", va="center", color="#b2182b")
+            continue
+        hours_, prices = _broken_at_gaps(np.asarray(starts), np.asarray(values, dtype=float))
+        low, high = float(np.nanmin(prices)), float(np.nanmax(prices))
+        span = high - low
+        scaled = np.full_like(prices, 0.5) if span == 0 else 0.1 + 0.8 * (prices - low) / span
+        xs += [hours_, np.array([np.nan])]
+        ys += [bottom + scaled, np.array([np.nan])]
+        ax.text(0.15, bottom + 0.9, f"{high:,.2f}", va="top", **label)  # type: ignore[arg-type]
+        ax.text(0.15, bottom + 0.1, f"{low:,.2f}", va="bottom", **label)  # type: ignore[arg-type]
+    if xs:  # every symbol's line, one artist
+        ax.plot(np.concatenate(xs), np.concatenate(ys), color=CLOSE_LINE, linewidth=0.9)
+    ax.hlines(range(1, n), 0, 24, color="#bbbbbb", linewidth=0.8)
+    ax.set_ylim(0, n)
+    ax.yaxis.set_major_locator(NullLocator())
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 2), [f"{h:02d}:00" for h in range(0, 25, 2)])
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("New York time", fontsize=LABEL_SIZE)
     figure.text(
-        70 / width,
+        PRICE_CHART_LEFT / width,
         1 - 22 / height,
         f"{', '.join(closes) or 'No symbols'} on {day:%a %Y-%m-%d}: close by minute",
         fontsize=TITLE_SIZE,
         weight="bold",
     )
-    figure.text(70 / width, 1 - 40 / height, shaded, fontsize=LABEL_SIZE, color="#555555")
+    figure.text(
+        PRICE_CHART_LEFT / width, 1 - 40 / height, shaded, fontsize=LABEL_SIZE, color="#555555"
+    )
     return _png(figure)
 
 

@@ -17,10 +17,12 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from market_data.errors import MarketDataError, SourceError
 
 CHUNK_BYTES = 1024 * 1024  # a reader decompresses one while the next arrives
+AHEAD_CHUNKS = 8  # chunks received ahead of a reader, at most
 DOWNLOAD_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 2.0
 _PLAIN_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
@@ -83,6 +86,9 @@ class LandedFile:
     etag: str | None = None
     downloaded: bool = False
     seconds: float = 0.0
+    # Where the seconds went, by phase (``head``, ``get``: waiting for the body, ``write``:
+    # the landing file, and a reader's own phases), for the run's metadata and the benchmark.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def missing(self) -> bool:
@@ -176,21 +182,32 @@ class _Tee(io.RawIOBase):
     def __init__(self, body: Any, out: BinaryIO, md5: Any | None) -> None:
         self._body, self._out, self._md5 = body, out, md5
         self.written = 0
+        self.get_seconds = 0.0  # waiting for the body's bytes
+        self.write_seconds = 0.0  # writing them to the part file
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def _next(self, size: int) -> bytes:
+        """The body's next bytes (at most ``size``), written and hashed; b"" at its end."""
         try:
-            data = self._body.read(len(buffer))
+            started = time.perf_counter()
+            data = self._body.read(size)
+            received = time.perf_counter()
             self._out.write(data)
+            self.get_seconds += received - started
+            self.write_seconds += time.perf_counter() - received
         except BaseException as error:
             raise _TransferBroken(error) from error
-        n = len(data)
-        buffer[:n] = data
         if self._md5 is not None:
             self._md5.update(data)
-        self.written += n
+        self.written += len(data)
+        return bytes(data)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._next(len(buffer))
+        n = len(data)
+        buffer[:n] = data
         return n
 
     def drain(self) -> int:
@@ -199,6 +216,74 @@ class _Tee(io.RawIOBase):
         while n := self.readinto(buffer):
             left += n
         return left
+
+    def stop(self) -> None:
+        """Nothing to stop: the body is read in the caller's thread."""
+
+    @property
+    def waited(self) -> float:
+        """Seconds its reader waited for bytes: here, all of receiving and writing them."""
+        return self.get_seconds + self.write_seconds
+
+
+class _AheadTee(_Tee):
+    """A ``_Tee`` that receives, writes and hashes the body in a thread of its own, up to
+    ``AHEAD_CHUNKS`` chunks ahead of its reader: the reader (a decompressing scan) then
+    works while the next bytes arrive and land, instead of after (both cores busy)."""
+
+    def __init__(self, body: Any, out: BinaryIO, md5: Any | None) -> None:
+        super().__init__(body, out, md5)
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(AHEAD_CHUNKS)
+        self._stopping = threading.Event()
+        self._left = memoryview(b"")
+        self._ended = False
+        self.wait_seconds = 0.0  # the reader waiting for the next chunk
+        self._thread = threading.Thread(target=self._receive, name="download", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                data: bytes | BaseException = self._next(CHUNK_BYTES)
+            except _TransferBroken as broken:
+                data = broken.error
+            while not self._stopping.is_set():
+                try:
+                    self._chunks.put(data, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(data, bytes) or not data:
+                return
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._left:
+            if self._ended:
+                return 0
+            started = time.perf_counter()
+            data = self._chunks.get()
+            self.wait_seconds += time.perf_counter() - started
+            if isinstance(data, BaseException):
+                self._ended = True
+                raise _TransferBroken(data)
+            if not data:
+                self._ended = True
+                return 0
+            self._left = memoryview(data)
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+    def stop(self) -> None:
+        """Stop receiving (the download ended or failed) and wait for the thread: the part
+        file is closed after it."""
+        self._stopping.set()
+        self._thread.join()
+
+    @property
+    def waited(self) -> float:
+        return self.wait_seconds
 
 
 def _file_md5(path: Path) -> str:
@@ -211,7 +296,9 @@ def _file_md5(path: Path) -> str:
 
 def _download_once(
     client: Any, bucket: str, remote: RemoteObject, part: Path, read_along: ReadAlong | None
-) -> None:
+) -> dict[str, float]:
+    """Download to ``part``; the seconds spent receiving the body, writing it, and (a
+    reader's) waiting for it."""
     where = f"s3://{bucket}/{remote.key}"
     checks_md5 = bool(_PLAIN_MD5_ETAG.match(remote.etag))
     # Hashed as it comes unless a reader decodes it: its gzip checks then stand in.
@@ -221,13 +308,15 @@ def _download_once(
     try:
         response = client.get_object(Bucket=bucket, Key=remote.key, IfMatch=remote.etag)
         with part.open("wb") as out:
-            tee = _Tee(response["Body"], out, md5)
+            tee = (_AheadTee if read_along else _Tee)(response["Body"], out, md5)
             try:
                 if read_along is not None:
                     verified = read_along(io.BufferedReader(tee, CHUNK_BYTES))
                 verified = tee.drain() == 0 and verified  # nothing the reader did not see
             except _TransferBroken as broken:
                 raise broken.error from None
+            finally:
+                tee.stop()
     except ClientError as error:
         status, code = _describe(error)
         if status == "412":
@@ -248,6 +337,7 @@ def _download_once(
         digest = md5.hexdigest() if md5 is not None else _file_md5(part)
         if digest != remote.etag:
             raise _Interrupted(f"{where}: MD5 does not match the ETag")
+    return {"get": tee.get_seconds, "write": tee.write_seconds, "wait": tee.waited}
 
 
 def _download(
@@ -257,15 +347,17 @@ def _download(
     path: Path,
     attempts: int = DOWNLOAD_ATTEMPTS,
     new_reader: Callable[[], ReadAlong] | None = None,
-) -> None:
-    """Download to ``.part``, verify, rename; a broken transfer is tried again from the start
+) -> dict[str, float]:
+    """Download to ``.part``, verify, rename (the last attempt's phases); a broken transfer is tried again from the start
     (with a new reader), and whatever happens no half file keeps the final name or stays
     behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     for attempt in range(1, attempts + 1):
         try:
-            _download_once(client, bucket, remote, part, new_reader() if new_reader else None)
+            phases = _download_once(
+                client, bucket, remote, part, new_reader() if new_reader else None
+            )
         except _Interrupted as error:
             part.unlink(missing_ok=True)
             if attempt == attempts:
@@ -276,7 +368,8 @@ def _download(
             raise
         else:
             os.replace(part, path)
-            return
+            return phases
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def fetch_day_file(
@@ -292,11 +385,12 @@ def fetch_day_file(
     started = time.perf_counter()
     path = landing_path(landing_root, key)
     remote = head_object(client, bucket, key)
+    phases = {"head": time.perf_counter() - started}
     if remote is None:
-        return LandedFile(key=key, path=None, seconds=time.perf_counter() - started)
+        return LandedFile(key=key, path=None, seconds=phases["head"], phases=phases)
     downloaded = False
     if not _is_current(path, remote):
-        _download(client, bucket, remote, path, new_reader=new_reader)
+        phases |= _download(client, bucket, remote, path, new_reader=new_reader)
         _write_manifest(path, remote)
         downloaded = True
     return LandedFile(
@@ -306,4 +400,5 @@ def fetch_day_file(
         etag=remote.etag,
         downloaded=downloaded,
         seconds=time.perf_counter() - started,
+        phases=phases,
     )

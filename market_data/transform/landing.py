@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -154,7 +154,15 @@ def land_day_file(
         if scanned is None:  # not scanned, or unreadable: the parse reads the file itself
             discard_scanned_lines(landed.path)
         else:
+            started = time.perf_counter()
             save_scanned_lines(landed.path, landed.etag or "", list(scan_for), scanned)
+            # The stream's read time holds the wait for the body's bytes: the rest decompressed.
+            phases = landed.phases | {
+                "decompress": max(0.0, scanned.read_seconds - landed.phases.get("wait", 0.0)),
+                "scan": scanned.scan_seconds,
+                "save_lines": time.perf_counter() - started,
+            }
+            landed = replace(landed, phases=phases)
     record = _choice_path(landing_root, dataset, day)
     try:
         choice = choose_source(dataset, day, not landed.missing, rest)

@@ -181,3 +181,15 @@ def test_the_option_surface_draws_each_underlyings_term_structure_and_smile():
     ]
     assert np.isclose(top_left, atm, atol=0.02).all(axis=-1).any()
     assert not np.isclose(bottom_left, atm, atol=0.02).all(axis=-1).any()
+
+
+def test_the_price_chart_draws_a_flat_day_and_a_missing_symbol():
+    day = date(2025, 11, 24)
+    window = day_window(day)
+    starts = np.arange(window.start_ms + 10 * 3_600_000, window.start_ms + 11 * 3_600_000, 60_000)
+    closes = {
+        "SPX": (starts, np.full(starts.size, 5900.0)),  # one price all hour: its band's middle
+        "QQQ": (np.array([], dtype=np.int64), np.array([])),
+    }
+    image = decode(price_chart_png(day, closes, session(day)))
+    assert image.shape[:2] == price_chart_size(2)[::-1]
