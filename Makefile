@@ -33,7 +33,7 @@ test: install
 	$(BIN)/mypy && \
 	$(BIN)/python -W ignore bench/run.py --quick && \
 	$(BIN)/python -W ignore bench/options.py --quick --repeat 1 && \
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile; \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder; \
 	status=$$?; took=$$(( $$(date +%s) - start )); \
 	echo "make test: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
 
@@ -41,7 +41,7 @@ test: install
 # under 2 minutes, for the edit-test loop.
 test-fast: install
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist loadfile -q; \
+	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist loadfile --no-loadscope-reorder -q; \
 	status=$$?; took=$$(( $$(date +%s) - start )); \
 	echo "make test-fast: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
 

@@ -59,8 +59,9 @@ def chain_resources(
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
 
-# The longest suites go first: pytest-xdist hands out whole files in collection order, and a
-# three-minute suite started last would leave the other worker idle meanwhile.
+# The longest suites go first: pytest-xdist hands out whole files in collection order (the
+# Makefile's --no-loadscope-reorder: by default it puts the files with most tests first, and
+# the soak, one test of three minutes, started last and left the other worker idle).
 LONGEST_FIRST = (
     "soak/test_soak.py",
     "alerts/test_daemon.py",
