@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.backfill import SINGLE_PUT, WATCHLIST, cached_day_files, latest_run  # noqa: E402
 from bench.run import FULL  # noqa: E402
-from bench.run_cost import RSS_LIMIT_MIB, clean_env, measured  # noqa: E402
+from bench.run_cost import RSS_LIMIT_MIB, clean_env, materialize_command, measured  # noqa: E402
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
 
 DAYS = [date(2025, 11, 21), date(2025, 11, 24), date(2025, 11, 25)]
@@ -173,20 +173,9 @@ def main() -> int:
         from market_data.instance import prepare_dagster_home
 
         env["DAGSTER_HOME"] = str(prepare_dagster_home())
-        dagster = str(Path(sys.executable).with_name("dagster"))
 
         def materialize(day: date, tag: str) -> tuple[float, float, object]:
-            command = [
-                dagster,
-                "asset",
-                "materialize",
-                "-m",
-                "market_data.definitions",
-                "--select",
-                "*historical_bars",
-                "--partition",
-                day.isoformat(),
-            ]
+            command = materialize_command(day)
             if args.code.resolve() != REPO:  # dagster puts its working directory first
                 command = ["env", f"--chdir={args.code.resolve()}", *command]
             if args.profile:

@@ -41,6 +41,22 @@ FIXED_COST_LIMIT = 3.0  # a run may cost this many imports of the code
 RSS_LIMIT_MIB = 1024
 
 
+def materialize_command(day: date) -> list[str]:
+    """What a user types to load one day: ``dagster asset materialize`` of
+    ``historical_bars`` and everything upstream of it, for partition ``day``."""
+    return [
+        str(Path(sys.executable).with_name("dagster")),
+        "asset",
+        "materialize",
+        "-m",
+        "market_data.definitions",
+        "--select",
+        "*historical_bars",
+        "--partition",
+        day.isoformat(),
+    ]
+
+
 def clean_env(home: Path) -> dict[str, str]:
     """The environment of a user with nothing configured but the benchmark's home."""
     env = {
@@ -147,24 +163,13 @@ def main() -> int:
 
         env["DAGSTER_HOME"] = str(prepare_dagster_home())  # with the repository's dagster.yaml
         floor = import_floor(env)
-        dagster = str(Path(sys.executable).with_name("dagster"))
         rows: list[tuple[str, ...]] = []
         targets: list[Target] = []
         for label, day in (
             (f"{WEEKEND} (no session, no file)", WEEKEND),
             (f"{SESSION_DAY} ({size})", SESSION_DAY),
         ):
-            command = [
-                dagster,
-                "asset",
-                "materialize",
-                "-m",
-                "market_data.definitions",
-                "--select",
-                "*historical_bars",
-                "--partition",
-                day.isoformat(),
-            ]
+            command = materialize_command(day)
             seconds, rss = measured(command, env, home / f"materialize-{day}.log")
             ratio = seconds / floor
             rows.append((label, f"{seconds:.1f} s", f"{ratio:.1f}x", f"{rss:,.0f} MiB"))

@@ -3,30 +3,24 @@ every day's (a range step's metadata is copied into each of its days)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize, serialize_value
 
 from market_data.defs.assets import DATASET_ASSETS, historical_bars
 from market_data.warehouse.watchlist import add_to_watchlist
-from market_data_local.generate import generate_source
 from market_data_local.s3 import seed_bucket
 from market_data_tests.conftest import chain_resources
+from market_data_tests.defs import test_asset_graph
+from market_data_tests.defs.test_asset_graph import WEEK
 
 pytestmark = pytest.mark.slow  # range runs
 
+source_dir = test_asset_graph.source_dir  # the fixture: WEEK's generated files
+
 ASSETS = [*DATASET_ASSETS, historical_bars]
-WEEK = (date(2025, 11, 24), date(2025, 11, 30))  # five sessions (one a holiday), a weekend
 HEATMAP = "![coverage](data:image/png;base64,"
-
-
-@pytest.fixture(scope="module")
-def source_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("source")
-    generate_source(root, *WEEK)
-    return root
 
 
 @pytest.fixture
