@@ -22,17 +22,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/market-data demo
 
-# Chromium for the UI tests (only the tests need it), ruff (lint and format), mypy, the quick
-# benchmarks (so they never rot), then every test suite, slow ones included, in one process per
-# core (pytest-xdist, a file's tests together); the last line is the wall time.
+# Chromium for the UI tests (only the tests need it), ruff (lint and format), then every test
+# suite, slow ones included, in one process per core (pytest-xdist, a file's tests together):
+# mypy and the quick benchmarks among them (test_tooling.py); the last line is the wall time.
 test: install
 	@start=$$(date +%s); \
 	./scripts/install-system-packages.sh --browser && \
 	$(BIN)/ruff check market_data market_data_local market_data_tests bench && \
 	$(BIN)/ruff format --check market_data market_data_local market_data_tests bench && \
-	$(BIN)/mypy && \
-	$(BIN)/python -W ignore bench/run.py --quick && \
-	$(BIN)/python -W ignore bench/options.py --quick --repeat 1 && \
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder; \
 	status=$$?; took=$$(( $$(date +%s) - start )); \
 	echo "make test: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status

@@ -72,6 +72,7 @@ LONGEST_FIRST = (
     "test_plain_install.py",
     "test_ui_signals.py",
     "test_demo.py",
+    "test_tooling.py",
 )
 
 
