@@ -13,9 +13,11 @@ stream has checked every member's CRC-32 and length, which stands in for the MD5
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import io
 import json
+import mmap
 import os
 import queue
 import re
@@ -179,7 +181,7 @@ class _TransferBroken(MarketDataError):
 class _Tee(io.RawIOBase):
     """The response body as a stream: every byte read is also written to the part file."""
 
-    def __init__(self, body: Any, out: BinaryIO, md5: Any | None) -> None:
+    def __init__(self, body: Any, out: _LandingWriter, md5: Any | None) -> None:
         self._body, self._out, self._md5 = body, out, md5
         self.written = 0
         self.get_seconds = 0.0  # waiting for the body's bytes
@@ -231,7 +233,7 @@ class _AheadTee(_Tee):
     ``AHEAD_CHUNKS`` chunks ahead of its reader: the reader (a decompressing scan) then
     works while the next bytes arrive and land, instead of after (both cores busy)."""
 
-    def __init__(self, body: Any, out: BinaryIO, md5: Any | None) -> None:
+    def __init__(self, body: Any, out: _LandingWriter, md5: Any | None) -> None:
         super().__init__(body, out, md5)
         self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(AHEAD_CHUNKS)
         self._stopping = threading.Event()
@@ -286,6 +288,98 @@ class _AheadTee(_Tee):
         return self.wait_seconds
 
 
+DIRECT_BUFFER_BYTES = 8 * 1024 * 1024  # a multiple of any disk's block size
+_DIRECT_BLOCK = 4096
+
+
+class _LandingWriter:
+    """Writes a download to its part file past the page cache (``O_DIRECT``) where the
+    filesystem allows it, else as usual.
+
+    Copying a download into the page cache costs the kernel about as much CPU as ISA-L's
+    decompression of the same bytes on these machines (1.6 GB: 2.0 s of system time buffered,
+    0.05 s direct), and nothing reads the landed file soon: its lines were scanned as they
+    arrived. Direct writes need aligned memory and whole blocks, so the bytes gather in an
+    ``mmap`` (page-aligned) buffer; the last partial block is written after O_DIRECT is
+    turned off for the file."""
+
+    def __init__(self, path: Path, try_direct: bool = True) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        direct = getattr(os, "O_DIRECT", 0) if try_direct else 0
+        self._fd, self.direct = -1, False
+        if direct:
+            try:
+                self._fd, self.direct = os.open(path, flags | direct, 0o644), True
+            except OSError as error:
+                if error.errno != errno.EINVAL:  # EINVAL: this filesystem cannot
+                    raise
+        if self._fd < 0:
+            self._fd = os.open(path, flags, 0o644)
+        self._buffer = mmap.mmap(-1, DIRECT_BUFFER_BYTES) if self.direct else None
+        self._filled = 0
+
+    def write(self, data: bytes) -> int:
+        if self._buffer is None:
+            self._write_all(memoryview(data))
+            return len(data)
+        view = memoryview(data)
+        while view:
+            n = min(len(view), DIRECT_BUFFER_BYTES - self._filled)
+            self._buffer[self._filled : self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            if self._filled == DIRECT_BUFFER_BYTES:
+                self._flush(DIRECT_BUFFER_BYTES)
+        return len(data)
+
+    def _flush(self, size: int) -> None:
+        """Write the buffer's first ``size`` bytes (whole blocks, or anything once buffered)."""
+        assert self._buffer is not None
+        with memoryview(self._buffer) as view:
+            try:
+                self._write_all(view[:size])
+            except OSError as error:
+                if error.errno != errno.EINVAL or not self.direct:
+                    raise
+                self._buffered()  # opened, yet refused: write as usual from here on
+                self._write_all(view[:size])
+        self._filled = 0
+
+    def _write_all(self, view: memoryview) -> None:
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def _buffered(self) -> None:
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        self.direct = False
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            if self._buffer is not None and self._filled:
+                whole = self._filled - self._filled % _DIRECT_BLOCK
+                if whole and self.direct:
+                    tail = bytes(self._buffer[whole : self._filled])
+                    self._flush(whole)
+                    self._buffer[: len(tail)] = tail
+                    self._filled = len(tail)
+                if self.direct:
+                    self._buffered()
+                self._flush(self._filled)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+            if self._buffer is not None:
+                self._buffer.close()
+
+    def __enter__(self) -> _LandingWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def _file_md5(path: Path) -> str:
     md5 = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
@@ -307,7 +401,7 @@ def _download_once(
     verified = False
     try:
         response = client.get_object(Bucket=bucket, Key=remote.key, IfMatch=remote.etag)
-        with part.open("wb") as out:
+        with _LandingWriter(part) as out:
             tee = (_AheadTee if read_along else _Tee)(response["Body"], out, md5)
             try:
                 if read_along is not None:

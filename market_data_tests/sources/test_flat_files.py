@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from market_data.sources.flat_files import (
+    DIRECT_BUFFER_BYTES,
     FlatFileError,
+    _LandingWriter,
     fetch_day_file,
     landing_path,
     read_manifest,
@@ -78,3 +85,24 @@ def test_a_reader_sees_the_download_as_it_lands_whatever_it_makes_of_it(
     landed = fetch_day_file(s3_client, bucket, KEY, tmp_path, new_reader=lambda: reader)
     assert landed.downloaded and landed.path.read_bytes() == body
     assert seen == [body[:1000]]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, DIRECT_BUFFER_BYTES + 4097, 3 * 1024 * 1024])
+@pytest.mark.parametrize("where", ["disk, direct", "disk, buffered", "tmpfs"])
+def test_the_landing_writer_keeps_every_byte_whatever_the_sizes(size, where, tmp_path):
+    data = os.urandom(size)
+    # tmpfs: O_DIRECT refused at open on older kernels, taken on newer ones; either way works.
+    root = Path(tempfile.mkdtemp(dir="/dev/shm")) if where == "tmpfs" else tmp_path
+    path = root / "day.csv.gz.part"
+    try:
+        with _LandingWriter(path, try_direct=where != "disk, buffered") as out:
+            at = 0
+            for piece in itertools.cycle([1, 100_003, 1024 * 1024, 7]):
+                if at >= size:
+                    break
+                assert out.write(data[at : at + piece]) == len(data[at : at + piece])
+                at += piece
+        assert path.read_bytes() == data
+    finally:
+        if where == "tmpfs":
+            shutil.rmtree(root)
