@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -49,6 +50,9 @@ class BackfillFigures:
     bytes: int
     seconds: float
     floor_seconds: float  # ISA-L decompressing the same files on one core
+    # CPU seconds during the backfill: the market-data command (with the processes it
+    # waited for), the S3 server, PostgreSQL (its postmaster and the backends it reaped)
+    cpu_seconds: dict[str, float]
     rows: int
     added_seconds: float
     added_downloads: int
@@ -119,6 +123,20 @@ def seed(client, bucket: str, files: list[tuple[str, Path]]) -> None:
         f"{time.perf_counter() - started:.0f}s",
         flush=True,
     )
+
+
+def process_cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User + system CPU seconds of a running process (``/proc``), its reaped children's too."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def market_data_cli(env: dict[str, str], *args: str) -> float:
@@ -199,6 +217,8 @@ def run_backfill(
     last: date,
     count: int,
     sizes: GeneratorSizes,
+    s3_pid: int,
+    postgres_pid: int,
 ) -> BackfillFigures:
     from market_data.warehouse.db import connect
     from market_data.warehouse.schema import apply_schema
@@ -240,7 +260,13 @@ def run_backfill(
         "(files landed before: no, a fresh landing area) ...",
         flush=True,
     )
+    servers = {"S3 server": s3_pid, "PostgreSQL": postgres_pid}
+    cpu_before = {name: process_cpu_seconds(pid, True) for name, pid in servers.items()}
+    cli_before = children_cpu_seconds()
     seconds = market_data_cli(env, "backfill-watchlist", *span)
+    cpu_seconds = {"market-data": children_cpu_seconds() - cli_before} | {
+        name: process_cpu_seconds(pid, True) - cpu_before[name] for name, pid in servers.items()
+    }
     print_steps("backfill-watchlist", latest_run(env))
     with connect(url) as conn:
         rows = conn.execute("SELECT count(*) FROM historical_bars").fetchone()[0]
@@ -248,6 +274,15 @@ def run_backfill(
     print(
         f"    floor: ISA-L decompresses the {len(files)} files on one core in "
         f"{floor_seconds:.1f}s; the backfill took {seconds / floor_seconds:.2f}x that",
+        flush=True,
+    )
+    cores = len(os.sched_getaffinity(0))
+    print(
+        "    CPU during the backfill: "
+        + ", ".join(f"{name} {cpu:.1f}s" for name, cpu in cpu_seconds.items())
+        + f"; {sum(cpu_seconds.values()) / floor_seconds:.2f}x the floor in all, so at least "
+        f"{sum(cpu_seconds.values()) / cores / floor_seconds:.2f}x of it in wall time on "
+        f"{cores} cores",
         flush=True,
     )
 
@@ -274,6 +309,7 @@ def run_backfill(
         bytes=sum(p.stat().st_size for _, p in files),
         seconds=seconds,
         floor_seconds=floor_seconds,
+        cpu_seconds=cpu_seconds,
         rows=rows,
         added_seconds=added_seconds,
         added_downloads=sum(after.get(p) != m for p, m in before.items())
