@@ -329,21 +329,21 @@ class _LandingWriter:
             self._filled += n
             view = view[n:]
             if self._filled == DIRECT_BUFFER_BYTES:
-                self._flush(DIRECT_BUFFER_BYTES)
+                self._write_buffered_bytes(0, DIRECT_BUFFER_BYTES)
+                self._filled = 0
         return len(data)
 
-    def _flush(self, size: int) -> None:
-        """Write the buffer's first ``size`` bytes (whole blocks, or anything once buffered)."""
+    def _write_buffered_bytes(self, start: int, end: int) -> None:
+        """Write the buffer's ``[start:end]`` (whole blocks while direct)."""
         assert self._buffer is not None
         with memoryview(self._buffer) as view:
             try:
-                self._write_all(view[:size])
+                self._write_all(view[start:end])
             except OSError as error:
                 if error.errno != errno.EINVAL or not self.direct:
                     raise
                 self._buffered()  # opened, yet refused: write as usual from here on
-                self._write_all(view[:size])
-        self._filled = 0
+                self._write_all(view[start:end])
 
     def _write_all(self, view: memoryview) -> None:
         while view:
@@ -354,19 +354,16 @@ class _LandingWriter:
         self.direct = False
 
     def close(self) -> None:
+        """The whole blocks left direct, then the last partial one as usual."""
         if self._fd < 0:
             return
         try:
-            if self._buffer is not None and self._filled:
-                whole = self._filled - self._filled % _DIRECT_BLOCK
-                if whole and self.direct:
-                    tail = bytes(self._buffer[whole : self._filled])
-                    self._flush(whole)
-                    self._buffer[: len(tail)] = tail
-                    self._filled = len(tail)
+            if self._buffer is not None:
+                whole = self._filled - self._filled % _DIRECT_BLOCK if self.direct else 0
+                self._write_buffered_bytes(0, whole)
                 if self.direct:
                     self._buffered()
-                self._flush(self._filled)
+                self._write_buffered_bytes(whole, self._filled)
         finally:
             os.close(self._fd)
             self._fd = -1
