@@ -42,6 +42,14 @@ test-fast: install
 	status=$$?; took=$$(( $$(date +%s) - start )); \
 	echo "make test-fast: $$((took / 60)) min $$((took % 60)) s, exit $$status"; exit $$status
 
+# What the programs of the benchmarks and the soak keep between runs (matplotlib's font list,
+# pip's cache) stays in the clone, as for the tests (market_data_tests/conftest.py).
+XDG := $(CURDIR)/.market_data/xdg
+bench soak: export XDG_CACHE_HOME := $(XDG)/cache
+bench soak: export XDG_CONFIG_HOME := $(XDG)/config
+bench soak: export XDG_DATA_HOME := $(XDG)/data
+bench soak: export MPLCONFIGDIR := $(XDG)/config/matplotlib
+
 # Every benchmark script (bench/all.py: run, run_cost, downloaded_day, read, options, large_watchlist), then one line
 # per target, held or missed; exits 1 if any target was missed.
 bench: install

@@ -6,6 +6,7 @@ Each test gets its own database and its own bucket, so tests never see each othe
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -30,6 +31,20 @@ from market_data.defs.resources import (
 from market_data.warehouse.db import connect
 from market_data.warehouse.schema import apply_schema
 from market_data_local.postgres import EmbeddedPostgres
+from market_data_tests import leftovers
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+# What the programs the tests start keep between runs (matplotlib's font list, Chromium's
+# profile and dconf, pip) goes to the clone's git-ignored .market_data, which make clean
+# removes, not to the user's home. Set before any of them starts or is imported.
+XDG_HOME = REPOSITORY / ".market_data" / "xdg"
+for _variable, _folder in (
+    ("XDG_CACHE_HOME", "cache"),
+    ("XDG_CONFIG_HOME", "config"),
+    ("XDG_DATA_HOME", "data"),
+    ("MPLCONFIGDIR", "config/matplotlib"),
+):
+    os.environ[_variable] = str(XDG_HOME / _folder)
 
 
 def chain_resources(
@@ -74,6 +89,28 @@ LONGEST_FIRST = (
     "test_demo.py",
     "test_tooling.py",
 )
+
+
+_outside_before: set[Path] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the run as a whole, not an xdist worker
+        _outside_before.update(leftovers.snapshot())
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has removed a green run's temporary folders
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput") or exitstatus != pytest.ExitCode.OK:
+        return
+    leftovers.remove_empty_pytest_root(_outside_before)
+    left = leftovers.left_behind(_outside_before, REPOSITORY)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_sep("=", "written outside the clone during the run, still there", red=True)
+        for path in left:
+            reporter.write_line(f"  {path}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
