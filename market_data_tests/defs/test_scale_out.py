@@ -51,7 +51,7 @@ pytestmark = pytest.mark.slow  # worker processes and a run queue
 
 FIRST_DAY, LAST_DAY = date(2025, 11, 24), date(2025, 11, 28)  # Thanksgiving, an early close
 RANGE = ("2025-11-24", "2025-11-26")
-QUEUED_DAYS = ("2025-11-24", "2025-11-25", "2025-11-26", "2025-11-28")
+QUEUED_DAYS = ("2025-11-25", "2025-11-26", "2025-11-28")  # three runs, two at a time
 WATCHLIST = {"SPX": True, "NDX": False, "SPY": True, "QQQ": False}  # symbol: with options
 WATCH = {
     "indices": set(WATCHLIST),
