@@ -1,5 +1,7 @@
 """The one place where market-data's Dagster definitions are assembled."""
 
+import gc
+
 from dagster import Definitions
 
 from market_data.defs.alert_sensors import ALERT_SENSORS, alert_channels_from_settings
@@ -78,3 +80,9 @@ defs = Definitions(
     },
     executor=run_executor,
 )
+
+# What is loaded by now (Dagster, pandas, pyarrow, matplotlib, these definitions: some
+# 300,000 objects) lives as long as the process. Frozen, it is out of the cyclic collector's
+# reach: each full collection a run triggers walked all of it again, 0.15-0.7 s at a time,
+# several times a run (docs/benchmark.md, "Where a downloaded day's time goes").
+gc.freeze()
