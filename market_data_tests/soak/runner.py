@@ -539,7 +539,8 @@ def run_soak(
 ) -> SoakResult:
     started = time.monotonic()
     plan = make_plan(seed, trading_days, faults_per_kind=faults_per_kind)
-    source = source_cache or Path.cwd() / ".market_data" / "soak-cache"
+    # The clone's own .market_data (make clean removes it), wherever the soak is started from.
+    source = source_cache or Path(__file__).resolve().parents[2] / ".market_data" / "soak-cache"
     written = generate_files(plan, source)
     say(
         f"soak seed {seed}: {len(plan.sim_days)} simulated days {plan.first_day} … "
