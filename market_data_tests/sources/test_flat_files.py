@@ -87,6 +87,31 @@ def test_a_reader_sees_the_download_as_it_lands_whatever_it_makes_of_it(
     assert seen == [body[:1000]]
 
 
+def test_a_download_read_along_asks_for_no_transfer_checksum_any_other_does(
+    s3_client, bucket, tmp_path
+):
+    """gzip checks what its reader decodes; botocore's CRC-32 would be a second pass."""
+    body = gzip.compress(b"ticker,volume\nSPY,1\n")
+    put(s3_client, bucket, body)
+    checksums: list[str | None] = []
+    s3_client.meta.events.register(
+        "after-call.s3.GetObject",
+        lambda http_response, **_: checksums.append(
+            http_response.headers.get("x-amz-checksum-crc32")
+        ),
+    )
+
+    def reader(stream) -> bool:
+        return gzip.decompress(stream.read()) == b"ticker,volume\nSPY,1\n"
+
+    fetch_day_file(s3_client, bucket, KEY, tmp_path / "unread")
+    landed = fetch_day_file(s3_client, bucket, KEY, tmp_path / "read", new_reader=lambda: reader)
+    fetch_day_file(s3_client, bucket, KEY, tmp_path / "unread again")
+    assert landed.downloaded and landed.path.read_bytes() == body
+    assert checksums[0] is not None and checksums[2] == checksums[0]  # the server sends one
+    assert checksums[1] is None
+
+
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096, DIRECT_BUFFER_BYTES + 4097, 3 * 1024 * 1024])
 @pytest.mark.parametrize("where", ["disk, direct", "disk, buffered", "tmpfs"])
 def test_the_landing_writer_keeps_every_byte_whatever_the_sizes(size, where, tmp_path):
