@@ -139,13 +139,18 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def market_data_cli(env: dict[str, str], *args: str) -> float:
-    """Run ``market-data`` as a user would; its log goes to a file beside the work."""
+def market_data_cli(env: dict[str, str], *args: str, profile: Path | None = None) -> float:
+    """Run ``market-data`` as a user would; its log goes to a file beside the work. With
+    ``profile``, py-spy records the command's stacks there (raw, every thread, idle excluded)."""
     log = Path(env["MARKET_DATA_HOME"]) / f"{args[0]}.log"
+    command = [sys.executable, "-m", "market_data.cli", *args]
+    if profile is not None:
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        command = ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *command]
     started = time.perf_counter()
     with log.open("w") as out:
         done = subprocess.run(
-            [sys.executable, "-m", "market_data.cli", *args],
+            command,
             env=env,
             cwd=REPO,
             stdout=out,
@@ -219,6 +224,7 @@ def run_backfill(
     sizes: GeneratorSizes,
     s3_pid: int,
     postgres_pid: int,
+    profile: Path | None = None,
 ) -> BackfillFigures:
     from market_data.warehouse.db import connect
     from market_data.warehouse.schema import apply_schema
@@ -263,7 +269,9 @@ def run_backfill(
     servers = {"S3 server": s3_pid, "PostgreSQL": postgres_pid}
     cpu_before = {name: process_cpu_seconds(pid, True) for name, pid in servers.items()}
     cli_before = children_cpu_seconds()
-    seconds = market_data_cli(env, "backfill-watchlist", *span)
+    seconds = market_data_cli(
+        env, "backfill-watchlist", *span, profile=profile / "backfill.txt" if profile else None
+    )
     cpu_seconds = {"market-data": children_cpu_seconds() - cli_before} | {
         name: process_cpu_seconds(pid, True) - cpu_before[name] for name, pid in servers.items()
     }

@@ -432,6 +432,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small files: seconds, for CI")
     parser.add_argument("--days", type=int, help="days of the backfill run (default 90; 5 quick)")
     parser.add_argument("--backfill-only", action="store_true", help="skip the one-day tables")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy's stacks of the backfill here (py-spy on PATH)"
+    )
     add_targets_argument(parser)
     args = parser.parse_args()
     backfill_days = args.days or (5 if args.quick else 90)
@@ -463,6 +466,7 @@ def main() -> int:
             *(client, bucket, endpoint, url, work, DAY, backfill_days, sizes),
             s3_pid=int((work / "s3" / "pid").read_text()),
             postgres_pid=int((cluster.data_dir / "postmaster.pid").read_text().split()[0]),
+            profile=args.profile,
         )
         print_table(
             (
