@@ -141,7 +141,7 @@ def children_cpu_seconds() -> float:
 
 def market_data_cli(env: dict[str, str], *args: str, profile: Path | None = None) -> float:
     """Run ``market-data`` as a user would; its log goes to a file beside the work. With
-    ``profile``, py-spy records the command's stacks there (raw, every thread, idle excluded)."""
+    ``profile``, py-spy records the command's stacks there (raw format, every thread)."""
     log = Path(env["MARKET_DATA_HOME"]) / f"{args[0]}.log"
     command = [sys.executable, "-m", "market_data.cli", *args]
     if profile is not None:
