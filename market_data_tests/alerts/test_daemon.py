@@ -9,6 +9,7 @@ import os
 import pytest
 from dagster import materialize
 
+from market_data.alerts.delivery import AlertCursor
 from market_data.defs.alert_sensors import (
     AlertChannelsResource,
     check_failure_alerts,
@@ -89,6 +90,11 @@ def test_the_daemon_delivers_once_across_a_restart(
                 daemon,
                 daemon_log,
             )
+            # The tick ends by saving its cursor: stopped before that, the daemon would
+            # evaluate those records again (this test is about a daemon stopped between ticks).
+            wait_until(
+                lambda: open_alerts(instance) == 1, "the tick's saved cursor", daemon, daemon_log
+            )
         [hook] = http_receiver.webhooks
         assert hook["status"] == "open" and hook["partitions"] == [GAP] and "SPX" in hook["summary"]
         assert "11:00-11:59" in mail_receiver.messages[0]["Subject"]
@@ -107,6 +113,9 @@ def test_the_daemon_delivers_once_across_a_restart(
                 daemon,
                 daemon_log,
             )
+            wait_until(
+                lambda: open_alerts(instance) == 0, "the tick's saved cursor", daemon, daemon_log
+            )
         assert [h["status"] for h in http_receiver.webhooks] == ["open", "resolved"]
         assert len(mail_receiver.messages) == 2
 
@@ -123,7 +132,14 @@ def test_the_daemon_delivers_once_across_a_restart(
     assert len(http_receiver.webhooks) == 2 and len(mail_receiver.messages) == 2
 
 
+def open_alerts(instance) -> int | None:
+    """The failed checks open in check_failure_alerts' saved cursor (None: none saved yet)."""
+    cursor = saved_cursor(instance, check_failure_alerts.name)
+    return len(AlertCursor.load(cursor).open) if cursor else None
+
+
 def saved_cursor(instance, sensor_name: str) -> str | None:
     """The cursor the daemon stored for a sensor after its last tick."""
-    [state] = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
-    return state.instigator_data.cursor if state.instigator_data else None
+    states = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
+    assert len(states) <= 1, states
+    return states[0].instigator_data.cursor if states and states[0].instigator_data else None
