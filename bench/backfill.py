@@ -139,14 +139,19 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def profiled(command: list[str], out: Path, rate: int = 100, py_spy: str = "py-spy") -> list[str]:
+    """``command`` under py-spy, its stacks (raw format, every thread) recorded to ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return [py_spy, "record", "-r", str(rate), "-f", "raw", "-o", str(out), "--", *command]
+
+
 def market_data_cli(env: dict[str, str], *args: str, profile: Path | None = None) -> float:
     """Run ``market-data`` as a user would; its log goes to a file beside the work. With
     ``profile``, py-spy records the command's stacks there (raw format, every thread)."""
     log = Path(env["MARKET_DATA_HOME"]) / f"{args[0]}.log"
     command = [sys.executable, "-m", "market_data.cli", *args]
     if profile is not None:
-        profile.parent.mkdir(parents=True, exist_ok=True)
-        command = ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *command]
+        command = profiled(command, profile)
     started = time.perf_counter()
     with log.open("w") as out:
         done = subprocess.run(

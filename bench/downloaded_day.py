@@ -35,7 +35,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.backfill import SINGLE_PUT, WATCHLIST, cached_day_files, latest_run  # noqa: E402
+from bench.backfill import (  # noqa: E402
+    SINGLE_PUT,
+    WATCHLIST,
+    cached_day_files,
+    latest_run,
+    profiled,
+)
 from bench.run import FULL  # noqa: E402
 from bench.run_cost import RSS_LIMIT_MIB, clean_env, materialize_command, measured  # noqa: E402
 from bench.targets import Target, add_targets_argument, print_table, report  # noqa: E402
@@ -179,20 +185,8 @@ def main() -> int:
             if args.code.resolve() != REPO:  # dagster puts its working directory first
                 command = ["env", f"--chdir={args.code.resolve()}", *command]
             if args.profile:
-                args.profile.mkdir(parents=True, exist_ok=True)
                 out = args.profile / f"{day}-{tag}.txt"
-                command = [
-                    args.py_spy,
-                    "record",
-                    "-r",
-                    "200",
-                    "-f",
-                    "raw",
-                    "-o",
-                    str(out),
-                    "--",
-                    *command,
-                ]
+                command = profiled(command, out, rate=200, py_spy=args.py_spy)
             wall, rss = measured(command, env, home / f"materialize-{day}-{tag}.log")
             return wall, rss, latest_run(env)
 
