@@ -114,7 +114,12 @@ def test_the_daemon_delivers_once_across_a_restart(
                 daemon_log,
             )
             wait_until(
-                lambda: open_alerts(instance) == 0, "the tick's saved cursor", daemon, daemon_log
+                lambda: (
+                    open_alerts(instance) == 0 and saved_cursor(instance, run_failure_alerts.name)
+                ),
+                "the ticks' saved cursors",
+                daemon,
+                daemon_log,
             )
         assert [h["status"] for h in http_receiver.webhooks] == ["open", "resolved"]
         assert len(mail_receiver.messages) == 2
